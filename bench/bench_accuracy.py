@@ -21,7 +21,6 @@ per-question details in bench/results/accuracy/, and the table in BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
 import logging
 import os
@@ -38,8 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import update_benchmarks_section  # noqa: E402
-from deployments.builder import build_app  # noqa: E402
-from deployments.embedded_models import ensure_embedded_model  # noqa: E402
+from bench.serve_app import run_per_model, start_bench_app, stop_bench_app  # noqa: E402
 from text2sql.accuracy import execution_match, expand_gold_alternatives, gold_orders  # noqa: E402
 from text2sql.execution import ExecutionError, execute_read_only  # noqa: E402
 
@@ -311,29 +309,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-    import ray
-    from ray import serve
-
     databases = database_config(args.suites)
-    app_args = {
-        "default_model": args.models[0],
-        "databases": databases,
-        "models": [
-            {
-                "name": model, "source": str(ensure_embedded_model(model)),
-                "engine": {"n_ctx": 8192, "n_threads": args.threads}, "generation": {"max_tokens": 384},
-                "ray_actor_options": {"num_cpus": 1}, "max_ongoing_requests": 1,
-            }
-            for model in args.models
-        ],
-    }
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    port = args.port
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    base_url = f"http://127.0.0.1:{port}"
-    serve.run(build_app(app_args), name="accuracy", route_prefix="/", blocking=False)
-    while requests.get(f"{base_url}/health", timeout=10).status_code != 200:
-        time.sleep(1)
+    base_url = start_bench_app(args.models, databases, port=args.port, name="accuracy", threads=args.threads)
     gold = GoldCache(databases)
 
     def run_model(model: str) -> None:
@@ -347,13 +324,9 @@ def main() -> int:
                 save(result, args.output)
 
     try:
-        # One thread per model: each model deployment has its own core.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(args.models)) as pool:
-            for future in [pool.submit(run_model, m) for m in args.models]:
-                future.result()
+        run_per_model(args.models, run_model)
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        stop_bench_app()
     return 0
 
 

@@ -23,7 +23,6 @@ listens on port 8767 (bench_accuracy.py uses 8766), in a Ray instance of its own
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
 import logging
 import os
@@ -42,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_accuracy import MODELS, RESULTS, GoldCache, database_config, score  # noqa: E402
 from bench.check_chinook_conversations import DEFAULT_CONVERSATIONS, load_conversations, turn_id  # noqa: E402
 from bench.report import update_benchmarks_section  # noqa: E402
+from bench.serve_app import run_per_model, start_bench_app, stop_bench_app  # noqa: E402
 
 logger = logging.getLogger("bench_followups")
 PORT = 8767
@@ -187,40 +187,6 @@ def render_table(data: dict) -> str:
     return "\n".join(lines)
 
 
-def start_app(models: list[str], databases: dict[str, dict], port: int) -> str:
-    """The app bench_accuracy.py runs (same model and engine settings), in a Ray instance of its own."""
-    import ray
-    from ray import serve
-
-    from deployments.builder import build_app
-    from deployments.embedded_models import ensure_embedded_model
-
-    app_args = {
-        "default_model": models[0],
-        "databases": databases,
-        "models": [
-            {
-                "name": model, "source": str(ensure_embedded_model(model)),
-                "engine": {"n_ctx": 8192, "n_threads": 1}, "generation": {"max_tokens": 384},
-                "ray_actor_options": {"num_cpus": 1}, "max_ongoing_requests": 1,
-            }
-            for model in models
-        ],
-    }
-    # address="local": never attach to (and later shut down) another benchmark's Ray instance.
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    base_url = f"http://127.0.0.1:{port}"
-    serve.run(build_app(app_args), name="followups", route_prefix="/", blocking=False)
-    while True:
-        try:
-            if requests.get(f"{base_url}/health", timeout=10).status_code == 200:
-                return base_url
-        except requests.ConnectionError:
-            pass
-        time.sleep(1)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
@@ -236,7 +202,7 @@ def main() -> int:
     items = conversations(args.conversations, limit=args.limit)
     databases = database_config(["chinook"])
     gold = GoldCache(databases)
-    base_url = args.url.rstrip("/") if args.url else start_app(args.models, databases, args.port)
+    base_url = args.url.rstrip("/") if args.url else start_bench_app(args.models, databases, port=args.port, name="followups")
 
     def run_model(model: str) -> None:
         result = run_conversations(base_url, model, items, gold)
@@ -244,17 +210,10 @@ def main() -> int:
         save(result, args.output)
 
     try:
-        # One thread per model: each model deployment has its own core.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(args.models)) as pool:
-            for future in [pool.submit(run_model, m) for m in args.models]:
-                future.result()
+        run_per_model(args.models, run_model)
     finally:
         if not args.url:
-            import ray
-            from ray import serve
-
-            serve.shutdown()
-            ray.shutdown()
+            stop_bench_app()
     return 0
 
 

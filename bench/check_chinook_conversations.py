@@ -26,7 +26,6 @@ The database is opened read-only; the default is `text2sql.chinook.chinook_sqlit
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sqlite3
@@ -40,7 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.check_chinook_questions import CheckReport, _check_one, _connect_read_only  # noqa: E402
+from bench.check_chinook_questions import (  # noqa: E402
+    CheckReport,
+    _check_one,
+    _connect_read_only,
+    parse_check_args,
+    report_problems,
+)
 
 logger = logging.getLogger("check_chinook_conversations")
 
@@ -167,19 +172,10 @@ def _answer(connection: sqlite3.Connection, turn: dict[str, Any]) -> tuple[bool,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--conversations", type=Path, default=DEFAULT_CONVERSATIONS)
-    parser.add_argument(
-        "--db", type=Path, default=None, help="Chinook SQLite file (default: chinook_sqlite_path())"
+    args = parse_check_args(
+        argv, description=__doc__.splitlines()[0], data_flag="--conversations", data_default=DEFAULT_CONVERSATIONS,
+        row_counts_of="each turn's",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="also print each turn's row count")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-    if args.db is None:
-        from text2sql.chinook import chinook_sqlite_path
-
-        args.db = chinook_sqlite_path()
     records, problems = load_conversations(args.conversations)
     report = check_conversations(records, args.db)
     report.problems[:0] = problems
@@ -195,13 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         for record in records:
             counts = [report.row_counts.get(turn_id(record["id"], i), "-") for i in range(len(record["turns"]))]
             logger.info("  %-24s rows per turn: %s", record["id"], " / ".join(map(str, counts)))
-    if report.problems:
-        logger.error("FAILED: %d problem(s)", len(report.problems))
-        for problem in report.problems:
-            logger.error("  %s", problem)
-        return 1
-    logger.info("OK: every gold query runs, returns rows, and each follow-up asks something new")
-    return 0
+    return report_problems(
+        report.problems, ok_message="every gold query runs, returns rows, and each follow-up asks something new"
+    )
 
 
 if __name__ == "__main__":

@@ -261,20 +261,41 @@ def _keys_by_output_position(
     return query, len(names), limit
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
+def parse_check_args(
+    argv: list[str] | None, *, description: str, data_flag: str, data_default: Path, row_counts_of: str
+) -> argparse.Namespace:
+    """The command line both checkers share: the data file, the Chinook file (built when absent), -v."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(data_flag, type=Path, default=data_default)
     parser.add_argument(
         "--db", type=Path, default=None, help="Chinook SQLite file (default: chinook_sqlite_path())"
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="also print each question's row count")
+    parser.add_argument("-v", "--verbose", action="store_true", help=f"also print {row_counts_of} row count")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-
     if args.db is None:
         from text2sql.chinook import chinook_sqlite_path
 
         args.db = chinook_sqlite_path()
+    return args
+
+
+def report_problems(problems: list[str], *, ok_message: str) -> int:
+    """Log every problem and return the exit code: 1 when there is any."""
+    if problems:
+        logger.error("FAILED: %d problem(s)", len(problems))
+        for problem in problems:
+            logger.error("  %s", problem)
+        return 1
+    logger.info("OK: %s", ok_message)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_check_args(
+        argv, description=__doc__.splitlines()[0], data_flag="--questions", data_default=DEFAULT_QUESTIONS,
+        row_counts_of="each question's",
+    )
     records, problems = load_questions(args.questions)
     report = check_questions(records, args.db)
     report.problems[:0] = problems
@@ -285,13 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         for record in records:
             logger.info("  %-20s %5s rows", record["id"], report.row_counts.get(record["id"], "-"))
-    if report.problems:
-        logger.error("FAILED: %d problem(s)", len(report.problems))
-        for problem in report.problems:
-            logger.error("  %s", problem)
-        return 1
-    logger.info("OK: every gold query runs and returns rows")
-    return 0
+    return report_problems(report.problems, ok_message="every gold query runs and returns rows")
 
 
 if __name__ == "__main__":

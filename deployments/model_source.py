@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from text2sql.messages import first_line
+
 logger = logging.getLogger(__name__)
 
 SourceKind = Literal["embedded", "local", "hf", "modelscope"]
@@ -88,7 +90,7 @@ def _download_from_hugging_face(source: ModelSource, *, cache_dir: Path | None) 
         target = f"/models/{source.location.split('/')[-1]}"
         local = f"{target}/{source.file}" if source.file else target
         raise ModelSourceError(
-            f"cannot fetch {source} from the Hugging Face Hub ({type(e).__name__}: {_first_line(e)}). "
+            f"cannot fetch {source} from the Hugging Face Hub ({type(e).__name__}: {first_line(e)}). "
             f"If this machine is offline, download it where the hub is reachable with "
             f"`huggingface-cli download {what} --local-dir {target}`, copy that directory here, "
             f"and set the model's source to {local!r}. Gated repositories also need HF_TOKEN."
@@ -109,13 +111,8 @@ def _download_from_modelscope(source: ModelSource, *, cache_dir: Path | None) ->
     except Exception as e:  # the ModelScope client raises many types for "unreachable"
         target = f"/models/{source.location.split('/')[-1]}"
         raise ModelSourceError(
-            f"cannot fetch {source} from ModelScope ({type(e).__name__}: {_first_line(e)}). "
+            f"cannot fetch {source} from ModelScope ({type(e).__name__}: {first_line(e)}). "
             f"If this machine is offline, download it where ModelScope is reachable with "
             f"`modelscope download --model {source.location} --local_dir {target}`, copy that directory here, "
             f"and set the model's source to {target!r}."
         ) from e
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else "no detail"

@@ -51,6 +51,7 @@ from pydantic import Field, JsonValue
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from text2sql.messages import first_line
 from text2sql.strict import StrictModel
 from text2sql.validation import is_forbidden_function
 
@@ -187,10 +188,6 @@ def _sanitise(message: str, url: str) -> str:
     return message.strip()
 
 
-def _first_line(message: str) -> str:
-    return message.strip().splitlines()[0] if message.strip() else message
-
-
 def _result(
     columns: list[str], raw_rows: Sequence[Sequence[Any]], *, max_rows: int, started: float
 ) -> QueryResult:
@@ -267,7 +264,7 @@ def _checkout(url: str, parsed: URL) -> Any:
     try:
         return engine.raw_connection()
     except (SQLAlchemyError, engine.dialect.loaded_dbapi.Error, OSError) as e:
-        detail = _first_line(_sanitise(str(getattr(e, "orig", None) or e), url))
+        detail = first_line(_sanitise(str(getattr(e, "orig", None) or e), url))
         raise DatabaseUnavailable(
             f"cannot connect to the {parsed.get_backend_name()} database: {detail}"
         ) from None
@@ -411,7 +408,7 @@ def _remaining_ms(deadline: float) -> int:
 def _psycopg_message(error: Exception) -> str:
     diag = getattr(error, "diag", None)
     primary = getattr(diag, "message_primary", None)
-    return primary or _first_line(str(error))
+    return primary or first_line(str(error))
 
 
 # --- MySQL / MariaDB --------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL, Connection, Inspector, make_url
 from sqlalchemy.engine.reflection import ObjectKind
 from sqlalchemy.pool import NullPool
 
+from text2sql.messages import first_line
 from text2sql.schema.errors import SchemaError
 from text2sql.schema.model import Column, DatabaseSchema, ForeignKey, SampleValue, Table
 
@@ -33,7 +34,6 @@ SCANNED_ROWS = 200
 MAX_SAMPLE_CHARS = 40
 CONNECT_TIMEOUT_S = 10
 STATEMENT_TIMEOUT_S = 10
-_MESSAGE_CHARS = 300
 
 
 def introspect(
@@ -149,7 +149,7 @@ def _restrict_session(connection: Connection) -> None:
             connection.commit()  # PostgreSQL undoes a SET on rollback
         except sa.exc.DBAPIError as e:
             connection.rollback()
-            logger.warning("could not restrict the session (%s): %s", statement, _first_line(e))
+            logger.warning("could not restrict the session (%s): %s", statement, first_line(e))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -294,7 +294,7 @@ def _with_samples(
         connection.rollback()  # end the read transaction; nothing was written
     except sa.exc.DBAPIError as e:
         connection.rollback()  # PostgreSQL refuses further statements in a failed transaction
-        logger.warning("no sample values for table %r: %s", table.name, _first_line(e))
+        logger.warning("no sample values for table %r: %s", table.name, first_line(e))
         return reflected
     samples = {name: _distinct(row[i] for row in rows)[:count] for i, (name, _) in enumerate(sampled)}
     columns = [c.model_copy(update={"samples": samples.get(c.name, [])}) for c in table.columns]
@@ -351,18 +351,12 @@ def _json_safe_sample(value: Any) -> SampleValue:
 def _reason(error: BaseException, url: URL) -> str:
     """The driver's own message (first line), with the URL's password masked should it appear."""
     original = getattr(error, "orig", None) or error
-    text = _first_line(original)
+    text = first_line(original)
     password = url.password
     if password:
         for form in {str(password), quote_plus(str(password)), quote(str(password), safe="")}:
             text = text.replace(form, "***")
     return text
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines() or [type(error).__name__]
-    text = lines[0]
-    return text if len(text) <= _MESSAGE_CHARS else text[:_MESSAGE_CHARS] + "..."
 
 
 def _database_name(url: URL) -> str | None:

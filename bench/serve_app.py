@@ -1,0 +1,64 @@
+"""The Serve app the accuracy benchmarks run: the embedded models on the CPU, one core each, in a Ray of its own."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Callable
+
+import requests
+
+from deployments.builder import build_app
+from deployments.embedded_models import ensure_embedded_model
+
+
+def bench_app_args(models: list[str], databases: dict[str, dict], *, threads: int) -> dict:
+    """Every benchmark asks the same app: a long context for big schemas, one request at a time per model."""
+    return {
+        "default_model": models[0],
+        "databases": databases,
+        "models": [
+            {
+                "name": model, "source": str(ensure_embedded_model(model)),
+                "engine": {"n_ctx": 8192, "n_threads": threads}, "generation": {"max_tokens": 384},
+                "ray_actor_options": {"num_cpus": 1}, "max_ongoing_requests": 1,
+            }
+            for model in models
+        ],
+    }
+
+
+def start_bench_app(
+    models: list[str], databases: dict[str, dict], *, port: int, name: str, threads: int = 1
+) -> str:
+    """Start Ray and the app, wait until /health says every model is up, and return its base URL."""
+    import ray
+    from ray import serve
+
+    # address="local": never attach to (and later shut down) another benchmark's Ray instance.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    base_url = f"http://127.0.0.1:{port}"
+    serve.run(build_app(bench_app_args(models, databases, threads=threads)), name=name, route_prefix="/", blocking=False)
+    while True:
+        try:
+            if requests.get(f"{base_url}/health", timeout=10).status_code == 200:
+                return base_url
+        except requests.ConnectionError:
+            pass
+        time.sleep(1)
+
+
+def stop_bench_app() -> None:
+    import ray
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
+
+
+def run_per_model(models: list[str], run_model: Callable[[str], None]) -> None:
+    """One thread per model: each model deployment has its own core, so the models run side by side."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(models)) as pool:
+        for future in [pool.submit(run_model, model) for model in models]:
+            future.result()
