@@ -15,7 +15,7 @@ $(PY):
 	$(PIP) install --upgrade pip
 
 install: $(PY)
-	$(PIP) install -e ".[llamacpp,embedded,postgres,mysql]"
+	$(PIP) install -e ".[llamacpp,embedded,postgres,mysql,s3]"
 	$(PY) -m deployments.embedded_models prepare qwen2.5-coder-0.5b qwen2.5-coder-1.5b
 
 install-dev: $(PY)

@@ -62,8 +62,8 @@ class ModelConfig(StrictModel):
     name: str = Field(pattern=MODEL_NAME_PATTERN, description="Served model name: what users put in 'model'.")
     backend: Literal["llama_cpp"] = Field(default="llama_cpp", description="Inference engine.")
     source: str = Field(
-        description="Where the weights come from: 'embedded:<name>', a local path, 'hf:<repo>[/<file>]' "
-        "or 'modelscope:<id>'."
+        description="Where the weights come from: 'embedded:<name>', a local path, 'hf:<repo>[/<file>]', "
+        "'modelscope:<id>' or 's3://<bucket>/<key or prefix>'."
     )
     prompt_template: str = Field(default="qwen-chat", description=f"Prompt template id: one of {TEMPLATE_IDS}.")
     generation: GenerationDefaults = Field(default_factory=GenerationDefaults, description="Generation defaults.")

@@ -33,7 +33,13 @@ from deployments.errors import (
     install_error_handlers,
 )
 from deployments.metrics import IngressMetrics
-from deployments.protocol.openai import ChatCompletionRequest, CompletionRequest, ModelCard, ModelList
+from deployments.protocol.openai import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    ModelCard,
+    ModelList,
+    UsageInfo,
+)
 from deployments.protocol.sql import SchemaRefreshRequest, SqlGenerateRequest, SqlGenerateResponse
 from deployments.schema_resolver import SchemaResolver
 
@@ -220,12 +226,12 @@ class Ingress:
     async def _openai(self, request: Request, body: Any, *, method: str, stream_method: str) -> Response:
         name, handle = self._route(request, body.model)
         if body.stream:
-            return await self._stream(getattr(handle.options(stream=True), stream_method), body)
+            return await self._stream(name, getattr(handle.options(stream=True), stream_method), body)
         result = await self._call(getattr(handle, method), body)
         self._record_usage(name, result.usage)
         return JSONResponse(result.model_dump(exclude_none=True))
 
-    async def _stream(self, method: Any, body: Any) -> Response:
+    async def _stream(self, name: str, method: Any, body: Any) -> Response:
         generator = method.remote(body, time.time())
         # Wait for the first chunk before answering 200, so a full queue or a failed model is a
         # proper error status rather than an error inside an already-started stream.
@@ -242,10 +248,11 @@ class Ingress:
         async def events() -> AsyncIterator[str]:
             finished = False
             try:
-                if first is not None:
-                    yield f"data: {first}\n\n"
-                async for chunk in generator:
-                    yield f"data: {chunk}\n\n"
+                async for chunk in _prepend(first, generator):
+                    if isinstance(chunk, UsageInfo):  # the model's accounting, not part of the client's stream
+                        self._record_usage(name, chunk)
+                    else:
+                        yield f"data: {chunk}\n\n"
                 finished = True
             except Exception as e:  # the stream has started: report in-band, as OpenAI does
                 error = exception_to_response(e)
@@ -290,6 +297,13 @@ class Ingress:
 # at import time: replicas import this module afresh, and a rewrite done in the builder's process
 # would not reach the app object they use.
 IngressASGI = serve.ingress(app)(Ingress)
+
+
+async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    if first is not None:
+        yield first
+    async for item in rest:
+        yield item
 
 
 def _model_deployment_statuses(serve: Any, model_names: list[str]) -> dict[str, str]:

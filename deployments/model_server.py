@@ -17,7 +17,7 @@ from deployments.config import ModelConfig, PipelineSettings
 from deployments.databases import DatabaseConfig
 from deployments.engines.base import Engine
 from deployments.engines.factory import build_engine
-from deployments.protocol.openai import ChatCompletionRequest, CompletionRequest
+from deployments.protocol.openai import ChatCompletionRequest, CompletionRequest, UsageInfo
 from deployments.protocol.sql import SqlGenerateRequest, SqlGenerateResponse
 from deployments.schema_resolver import ResolvedSchema
 from deployments.serving import openai_serving
@@ -88,15 +88,15 @@ class ModelServer:
         self._requests_served += 1
         return await openai_serving.completion(self._engine, self._config, request)
 
-    async def stream_chat(self, request: ChatCompletionRequest, sent_at: float) -> AsyncIterator[str]:
+    async def stream_chat(self, request: ChatCompletionRequest, sent_at: float) -> AsyncIterator[str | UsageInfo]:
         self._requests_served += 1
         async for chunk in openai_serving.chat_completion_stream(self._engine, self._config, request):
-            yield chunk.model_dump_json(exclude_none=True)
+            yield _stream_item(chunk)
 
-    async def stream_complete(self, request: CompletionRequest, sent_at: float) -> AsyncIterator[str]:
+    async def stream_complete(self, request: CompletionRequest, sent_at: float) -> AsyncIterator[str | UsageInfo]:
         self._requests_served += 1
         async for chunk in openai_serving.completion_stream(self._engine, self._config, request):
-            yield chunk.model_dump_json(exclude_none=True)
+            yield _stream_item(chunk)
 
     async def check_health(self) -> None:
         """Serve's controller calls this periodically; raising marks the replica unhealthy."""
@@ -115,3 +115,8 @@ def _grammar_for(schema, dialect: str) -> str:
 
 def _since_ms(sent_at: float) -> float:
     return max(0.0, (time.time() - sent_at) * 1000)
+
+
+def _stream_item(chunk: Any) -> str | UsageInfo:
+    """Chunks cross to the ingress as their JSON text, ready for SSE; the usage stays an object for its metrics."""
+    return chunk if isinstance(chunk, UsageInfo) else chunk.model_dump_json(exclude_none=True)

@@ -5,8 +5,9 @@
     hf:Qwen/Qwen2.5-Coder-7B-Instruct-GGUF/qwen2.5-coder-7b-instruct-q4_k_m.gguf
     hf:defog/llama-3-sqlcoder-8b         a whole repository
     modelscope:XGenerationLab/XiYanSQL-QwenCoder-7B-2504
+    s3://models/sqlcoder-7b-q5.gguf      an S3 (or S3-compatible) object, or every object under a prefix
 
-Hub sources use the real hub clients. When they cannot reach the hub (offline cluster, firewall),
+Hub and S3 sources use the real clients. When they cannot reach the store (offline cluster, firewall),
 they fail at start-up with the exact command to fetch the weights elsewhere and where to put them.
 """
 
@@ -21,7 +22,7 @@ from text2sql.messages import first_line
 
 logger = logging.getLogger(__name__)
 
-SourceKind = Literal["embedded", "local", "hf", "modelscope"]
+SourceKind = Literal["embedded", "local", "hf", "modelscope", "s3"]
 
 
 class ModelSourceError(RuntimeError):
@@ -31,12 +32,14 @@ class ModelSourceError(RuntimeError):
 @dataclass(frozen=True)
 class ModelSource:
     kind: SourceKind
-    location: str  # embedded name, local path, or hub repository id
-    file: str | None = None  # one file inside a hub repository
+    location: str  # embedded name, local path, hub repository id, or S3 bucket
+    file: str | None = None  # one file inside a hub repository; the key (or prefix) in an S3 bucket
 
     def __str__(self) -> str:
         if self.kind == "local":
             return self.location
+        if self.kind == "s3":
+            return f"s3://{self.location}/{self.file}"
         suffix = f"/{self.file}" if self.file else ""
         return f"{self.kind}:{self.location}{suffix}"
 
@@ -44,7 +47,14 @@ class ModelSource:
 def parse_model_source(text: str) -> ModelSource:
     value = text.strip()
     if not value:
-        raise ValueError("model source is empty; use 'embedded:<name>', a local path, 'hf:<repo>' or 'modelscope:<id>'")
+        raise ValueError(
+            "model source is empty; use 'embedded:<name>', a local path, 'hf:<repo>', 'modelscope:<id>' or 's3://<bucket>/<key>'"
+        )
+    if value.startswith("s3://"):
+        bucket, _, key = value.removeprefix("s3://").partition("/")
+        if not bucket or not key.strip("/"):
+            raise ValueError(f"model source {value!r}: an S3 source is 's3://<bucket>/<key or prefix>'")
+        return ModelSource(kind="s3", location=bucket, file=key.strip("/"))
     scheme, sep, rest = value.partition(":")
     if not sep or scheme not in ("embedded", "hf", "modelscope") or len(scheme) == 1:
         return ModelSource(kind="local", location=value)  # a path (also C:\ on Windows)
@@ -75,6 +85,14 @@ def resolve_model_path(source: ModelSource, *, cache_dir: Path | None = None) ->
         return path
     if source.kind == "hf":
         return _download_from_hugging_face(source, cache_dir=cache_dir)
+    if source.kind == "s3":
+        from deployments.embedded_models import model_cache_dir
+        from deployments.s3_source import S3FetchError, fetch_from_s3
+
+        try:
+            return fetch_from_s3(source.location, source.file or "", cache_dir=cache_dir or model_cache_dir())
+        except S3FetchError as e:
+            raise ModelSourceError(str(e)) from e
     return _download_from_modelscope(source, cache_dir=cache_dir)
 
 

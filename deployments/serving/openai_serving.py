@@ -70,7 +70,8 @@ async def completion(engine: Engine, config: ModelConfig, request: CompletionReq
 
 async def chat_completion_stream(
     engine: Engine, config: ModelConfig, request: ChatCompletionRequest
-) -> AsyncIterator[ChatCompletionChunk]:
+) -> AsyncIterator[ChatCompletionChunk | UsageInfo]:
+    """The client's chunks, then a bare `UsageInfo` for the ingress's token metrics, never sent to the client."""
     chunk_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
     def chunk(delta: DeltaMessage, finish_reason: str | None = None, usage: UsageInfo | None = None):
@@ -80,21 +81,25 @@ async def chat_completion_stream(
     yield chunk(DeltaMessage(role="assistant", content=""))
     async for piece in engine.stream(chat_generation_request(config, request)):
         if piece.prompt_tokens is not None:
+            usage = _usage(piece.prompt_tokens, piece.completion_tokens or 0)
             if request.stream_options and request.stream_options.include_usage:
-                yield chunk(DeltaMessage(), usage=_usage(piece.prompt_tokens, piece.completion_tokens or 0))
+                yield chunk(DeltaMessage(), usage=usage)
+            yield usage
         elif piece.text or piece.finish_reason:
             yield chunk(DeltaMessage(content=piece.text or None), finish_reason=piece.finish_reason)
 
 
 async def completion_stream(
     engine: Engine, config: ModelConfig, request: CompletionRequest
-) -> AsyncIterator[CompletionResponse]:
+) -> AsyncIterator[CompletionResponse | UsageInfo]:
+    """The client's chunks, then a bare `UsageInfo` for the ingress's token metrics, never sent to the client."""
     chunk_id, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     async for piece in engine.stream(completion_generation_request(config, request)):
         if piece.prompt_tokens is not None:
+            usage = _usage(piece.prompt_tokens, piece.completion_tokens or 0)
             if request.stream_options and request.stream_options.include_usage:
-                usage = _usage(piece.prompt_tokens, piece.completion_tokens or 0)
                 yield CompletionResponse(id=chunk_id, created=created, model=config.name, choices=[], usage=usage)
+            yield usage
         elif piece.text or piece.finish_reason:
             choice = CompletionChoice(text=piece.text, finish_reason=piece.finish_reason)
             yield CompletionResponse(id=chunk_id, created=created, model=config.name, choices=[choice])

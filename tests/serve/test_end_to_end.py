@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 from openai import OpenAI
+from prometheus_client.parser import text_string_to_metric_families
 
 from deployments.builder import build_app
 
@@ -134,13 +135,22 @@ def test_openai_completions_plain_and_streamed(base_url):
     assert completion.model == DEFAULT
     assert completion.choices[0].text.strip()
     assert completion.usage.completion_tokens <= 12
-    pieces = [
-        c.choices[0].text
-        for c in client.completions.create(model=DEFAULT, prompt=prompt, max_tokens=12, temperature=0, stream=True)
-        if c.choices and c.choices[0].text
-    ]
+    tokens_before = generated_tokens(base_url, DEFAULT)
+    chunks = list(client.completions.create(model=DEFAULT, prompt=prompt, max_tokens=12, temperature=0, stream=True))
+    pieces = [c.choices[0].text for c in chunks if c.choices and c.choices[0].text]
     assert 1 < len(pieces) <= 12
     assert "".join(pieces).strip()
+    # Usage was not asked for, so none is sent, yet the stream's tokens still count in the metrics.
+    assert all(c.usage is None for c in chunks)
+    assert len(pieces) <= generated_tokens(base_url, DEFAULT) - tokens_before <= 12
+
+
+def generated_tokens(base_url: str, model: str) -> float:
+    text = requests.get(f"{base_url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "text2sql_completion_tokens":
+            return sum(s.value for s in family.samples if s.name.endswith("_total") and s.labels["model"] == model)
+    return 0.0
 
 
 def test_models_list_names_both_deployments(base_url):

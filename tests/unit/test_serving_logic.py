@@ -6,7 +6,7 @@ import asyncio
 
 from deployments.builder import parse_app_config
 from deployments.config import PipelineSettings
-from deployments.protocol.openai import ChatCompletionRequest, CompletionRequest, StreamOptions
+from deployments.protocol.openai import ChatCompletionRequest, CompletionRequest, StreamOptions, UsageInfo
 from deployments.protocol.sql import SqlGenerateRequest
 from deployments.schema_resolver import ResolvedSchema
 from deployments.serving import openai_serving
@@ -88,7 +88,8 @@ def test_chat_stream_chunks_role_first_usage_last():
     async def collect():
         return [c async for c in openai_serving.chat_completion_stream(FakeEngine("a b c"), CONFIG, request)]
 
-    chunks = run(collect())
+    *chunks, accounting = run(collect())
+    assert accounting == chunks[-1].usage  # the ingress's copy for its metrics
     assert chunks[0].choices[0].delta.role == "assistant"
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "a b c"
     assert chunks[-2].choices[0].finish_reason == "stop"
@@ -101,6 +102,8 @@ def test_completion_stream_without_usage_option_sends_no_usage_chunk():
         request = CompletionRequest(prompt="SELECT", stream=True)
         return [c async for c in openai_serving.completion_stream(FakeEngine("1 FROM t"), CONFIG, request)]
 
-    chunks = run(collect())
+    *chunks, accounting = run(collect())
     assert all(c.usage is None for c in chunks)
     assert "".join(c.choices[0].text for c in chunks) == "1 FROM t"
+    # Counted for the metrics even though the client did not ask for usage.
+    assert isinstance(accounting, UsageInfo) and accounting.completion_tokens == 3
