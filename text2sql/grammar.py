@@ -166,9 +166,13 @@ def _statement_rules(w: _GrammarWriter, features: _DialectFeatures) -> None:
     w.add("select-item", f'"*" | star-qualifier "." "*" | expr (sp ({kw("as")} sp)? output-alias)?')
     w.add("group-by", f"{kw('group')} sp {kw('by')} sp expr-list (sp {kw('having')} sp expr)?")
     w.add("order-by", f'{kw("order")} sp {kw("by")} sp order-item (ws "," ws order-item)*')
+    # ORDER BY may name an output column by its alias (`ORDER BY album_count DESC`), the commonest way
+    # models write it; forbidding it pushed them into garbage such as `album_countDESCLIMIT5.Name`. A
+    # context-free grammar cannot tell which aliases the query defined: validation checks that after.
     w.add(
         "order-item",
-        f"expr (sp ({kw('asc')} | {kw('desc')}))? (sp {kw('nulls')} sp ({kw('first')} | {kw('last')}))?",
+        f"(expr | output-alias) (sp ({kw('asc')} | {kw('desc')}))?"
+        f" (sp {kw('nulls')} sp ({kw('first')} | {kw('last')}))?",
     )
     limit_tail = f"sp {kw('offset')} sp integer"
     if features.limit_comma:

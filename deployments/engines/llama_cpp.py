@@ -24,6 +24,7 @@ from deployments.engines.base import (
     GenerationRequest,
     PromptTooLong,
 )
+from deployments.engines.llama_cpp_grammar import GrammarGuard
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,6 @@ class LlamaCppEngine(Engine):
         }
         self._llama: Any = None
         self._generation_lock = asyncio.Lock()
-        self._grammars: dict[str, Any] = {}  # GBNF text -> compiled LlamaGrammar
 
     @property
     def n_ctx(self) -> int:
@@ -145,8 +145,15 @@ class LlamaCppEngine(Engine):
             "frequency_penalty": sampling.frequency_penalty,
             "stream": stream,
         }
+        guard = None
         if sampling.grammar is not None:
-            common["grammar"] = self._compiled_grammar(sampling.grammar)
+            from llama_cpp import LogitsProcessorList
+
+            try:
+                guard = GrammarGuard(self._llama, sampling.grammar)
+            except ValueError as e:
+                raise EngineError(str(e)) from e
+            common["logits_processor"] = LogitsProcessorList([guard])
         try:
             if request.messages is not None:
                 messages = [m.model_dump() for m in request.messages]
@@ -157,6 +164,9 @@ class LlamaCppEngine(Engine):
             if "context window" in str(e):
                 raise PromptTooLong(f"{e}; shorten the prompt or lower max_tokens") from e
             raise
+        finally:
+            if guard is not None and not stream:  # a stream's guard goes with its generator
+                guard.close()
 
     def _prompt_tokens(self, prompt: str) -> list[int]:
         # Templates such as sqlcoder-llama3 spell out <|begin_of_text|>; adding the model's own BOS
@@ -167,15 +177,6 @@ class LlamaCppEngine(Engine):
             if not tokens or tokens[0] != bos:
                 tokens = [bos, *tokens]
         return tokens
-
-    def _compiled_grammar(self, text: str) -> Any:
-        from llama_cpp import LlamaGrammar
-
-        if text not in self._grammars:
-            if len(self._grammars) >= 64:  # one per schema in use; keep memory bounded
-                self._grammars.pop(next(iter(self._grammars)))
-            self._grammars[text] = LlamaGrammar.from_string(text, verbose=False)
-        return self._grammars[text]
 
     def _prompt_tokens_after(self, completion_tokens: int) -> int:
         # Streams report no usage; the context holds the rendered prompt plus what was evaluated since.

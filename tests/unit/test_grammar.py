@@ -1,5 +1,5 @@
 """The schema-bound SQL grammar: llama.cpp compiles it, it accepts the read-only subset over the schema's
-identifiers and nothing else, and it steers the real embedded model to SQL that parses.
+identifiers and nothing else, and it steers the real embedded model to SQL that parses (tests/unit/test_llama_cpp_grammar.py).
 
 Acceptance is checked by llama.cpp's own grammar sampler (tests/unit/gbnf_recognizer.py), fed the
 embedded model's vocabulary; those tests skip when llama-cpp-python or the model parts are missing.
@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 import sqlglot
-from sqlglot import exp
 
 from text2sql.grammar import build_sql_grammar, cached_sql_grammar
 from text2sql.schema import Column, DatabaseSchema, ForeignKey, Table
@@ -105,11 +104,7 @@ def sqlite_grammar() -> str:
     "dialect", ["sqlite", "postgres", "mysql", "duckdb", "tsql", "snowflake", "bigquery"]
 )
 def test_grammar_compiles_in_llama_cpp(matcher: GrammarMatcher, dialect: str) -> None:
-    import llama_cpp
-
-    grammar = build_sql_grammar(shop_schema(), dialect=dialect)
-    llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)  # what the engine hands to llama.cpp
-    matcher.compile(grammar)  # LlamaGrammar only stores the text: this is where llama.cpp parses it
+    matcher.compile(build_sql_grammar(shop_schema(), dialect=dialect))
 
 
 def test_matcher_reports_a_broken_grammar(matcher: GrammarMatcher) -> None:
@@ -148,6 +143,10 @@ VALID_SQLITE = [
     "SELECT Title\nFROM Album\n    JOIN Artist USING (ArtistId)\nWHERE Artist.Name = 'Queen'\n",
     'SELECT "Artist"."Name" FROM "Artist" WHERE (ArtistId = 1 OR ArtistId = 2) AND Name != \'\'',
     "SELECT Name FROM Artist AS wherever",  # an alias may start like a keyword
+    # An output column's alias in ORDER BY, bare or quoted.
+    "SELECT ar.Name, COUNT(*) AS album_count FROM Artist ar JOIN Album al ON al.ArtistId = ar.ArtistId "
+    "GROUP BY ar.Name ORDER BY album_count DESC\nLIMIT 5",
+    'SELECT Name AS "Artist Name" FROM Artist ORDER BY "Artist Name"',
 ]
 
 
@@ -179,7 +178,8 @@ INVALID_SQLITE = {
     "select then drop": "SELECT Name FROM Artist; DROP TABLE Artist",
     "name needing quotes, bare": "SELECT Quantity FROM Order Details",
     "reserved column, bare": 'SELECT order FROM "Order Details"',
-    "output alias as a reference": "SELECT COUNT(*) AS n FROM Album ORDER BY n",
+    "unknown bare name outside ORDER BY": "SELECT COUNT(*) AS n FROM Album WHERE n > 1",
+    "LIMIT glued to its number": "SELECT COUNT(*) AS n FROM Album ORDER BY n DESC LIMIT5",
     "quoted unknown name (SQLite reads it as a string)": 'SELECT "Genre" FROM Artist',
     "keyword as alias": "SELECT Name FROM Artist AS where",
     "dangling WHERE": "SELECT Name FROM Artist WHERE",
@@ -257,39 +257,3 @@ def test_cache_is_keyed_by_names_and_dialect() -> None:
     assert first == build_sql_grammar(schema, dialect="sqlite")
     assert cached_sql_grammar(schema, "postgres") != first
     assert cached_sql_grammar(schema.subset(["Artist"]), "sqlite") != first
-
-
-# --------------------------------------------------------------------------------------------------
-# End to end with the real embedded model
-
-
-def test_constrained_generation_with_the_embedded_model(gguf_path: Path) -> None:
-    import llama_cpp
-
-    from text2sql.prompts import PromptInput, get_template
-    from text2sql.schema.render import render_ddl
-
-    schema = shop_schema().subset(["Artist", "Album"])
-    rendered = get_template("qwen-chat").render(
-        PromptInput(
-            question="How many albums does the artist named AC/DC have?",
-            schema_text=render_ddl(schema),
-            dialect="sqlite",
-        )
-    )
-    llm = llama_cpp.Llama(str(gguf_path), n_ctx=2048, n_threads=2, verbose=False)
-    grammar = llama_cpp.LlamaGrammar.from_string(cached_sql_grammar(schema, "sqlite"), verbose=False)
-    out = llm.create_chat_completion(
-        messages=[m.model_dump() for m in rendered.messages or []],
-        grammar=grammar,
-        max_tokens=80,
-        temperature=0.0,
-    )
-    sql = out["choices"][0]["message"]["content"] or ""
-    assert out["choices"][0]["finish_reason"] == "stop", sql
-
-    tree = sqlglot.parse_one(sql, read="sqlite")
-    assert isinstance(tree, exp.Select), sql
-    assert {t.name for t in tree.find_all(exp.Table)} <= {"Artist", "Album"}, sql
-    columns = {c.name for t in schema.tables for c in t.columns}
-    assert {c.name for c in tree.find_all(exp.Column)} <= columns, sql
