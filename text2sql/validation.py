@@ -486,6 +486,40 @@ class _ColumnChecker:
                 if issue is not None and issue.message not in reported:
                     reported.add(issue.message)
                     issues.append(issue)
+            for issue in self._using_issues(scope):
+                if issue.message not in reported:
+                    reported.add(issue.message)
+                    issues.append(issue)
+        return issues
+
+    def _using_issues(self, scope: Scope) -> list[ValidationIssue]:
+        """A JOIN ... USING (col) needs col on both sides; sqlglot lists these names as no scope column."""
+        if not isinstance(scope.expression, exp.Select):
+            return []
+        sources = self._sources(scope)
+        from_clause = scope.expression.args.get("from_") or scope.expression.args.get("from")
+        left = [from_clause.this] if from_clause is not None else []
+        issues: list[ValidationIssue] = []
+        for join in scope.expression.args.get("joins") or []:
+            for identifier in join.args.get("using") or []:
+                name = identifier.name.lower()
+                for side, nodes in (("right", [join.this]), ("left", left)):
+                    found = [sources.get(node.alias_or_name.lower()) for node in nodes]
+                    if any(_source_has_column(source, name) for source in found):
+                        continue
+                    tables = [s for s in found if isinstance(s, Table)]
+                    names = ", ".join(
+                        repr(s.name if isinstance(s, Table) else node.alias_or_name)
+                        for s, node in zip(found, nodes, strict=True)
+                    )
+                    issues.append(
+                        ValidationIssue(
+                            code="unknown_column",
+                            message=f"JOIN ... USING ({identifier.name}): the {side} side ({names}) has no such column",
+                            suggestions=_qualified_matches(identifier.name, tables),
+                        )
+                    )
+            left.append(join.this)
         return issues
 
     def _column_issue(self, column: exp.Column, scope: Scope) -> ValidationIssue | None:
@@ -591,6 +625,14 @@ class _ColumnChecker:
         suggestions = _qualified_matches(name, in_scope)
         # Nothing close in the joined tables: point at tables that would need a join.
         return suggestions or _qualified_matches(name, self.schema.tables)
+
+
+def _source_has_column(source: _Source, lowered: str) -> bool:
+    if source is None:
+        return True  # opaque: nothing to check against
+    if isinstance(source, Table):
+        return source.column(lowered) is not None
+    return lowered in source
 
 
 def _qualified_matches(name: str, tables: Iterable[Table]) -> list[str]:

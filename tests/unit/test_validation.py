@@ -436,6 +436,28 @@ def test_unknown_table_and_column_are_both_reported() -> None:
     assert sorted(codes(result)) == ["unknown_column", "unknown_table"]
 
 
+def test_join_using_column_must_exist_on_both_sides() -> None:
+    # Country is only in Customer: the right side of this USING lacks it.
+    result = validate_sql("SELECT FirstName FROM Customer JOIN Invoice USING (Country)", schema=SCHEMA)
+    assert codes(result) == ["unknown_column"]
+    assert "USING (Country): the right side ('Invoice') has no such column" in result.errors[0].message
+    assert result.errors[0].suggestions == ["Invoice.BillingCountry"]
+    # Total is only in Invoice: now the left side lacks it.
+    result = validate_sql("SELECT FirstName FROM Customer c JOIN Invoice i USING (Total)", schema=SCHEMA)
+    assert codes(result) == ["unknown_column"]
+    assert "the left side ('Customer') has no such column" in result.errors[0].message
+
+
+def test_join_using_finds_the_column_in_any_earlier_table() -> None:
+    sql = (
+        "WITH spend AS (SELECT CustomerId, SUM(Total) AS spent FROM Invoice GROUP BY CustomerId) "
+        "SELECT FirstName, spent FROM Invoice JOIN Customer USING (CustomerId) JOIN spend USING (CustomerId)"
+    )
+    assert validate_sql(sql, schema=SCHEMA).valid
+    sql = "SELECT FirstName FROM Customer JOIN (SELECT CustomerId AS cid FROM Invoice) s USING (CustomerId)"
+    assert "the right side ('s') has no such column" in validate_sql(sql, schema=SCHEMA).errors[0].message
+
+
 def test_schema_is_not_checked_for_statements_already_refused() -> None:
     assert codes(validate_sql("DROP TABLE Nope", schema=SCHEMA)) == ["not_read_only"]
 
