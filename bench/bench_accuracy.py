@@ -289,7 +289,7 @@ def render_table(data: dict) -> str:
             f"| {run['model']} | {run['suite']} | {run['variant']} | {run['questions']} | "
             f"{100 * run['accuracy']:.1f}% ({run['correct']}) | {run['median_latency_ms'] / 1000:.2f} s |"
         )
-    lines += _ablation_table(runs)
+    lines += _ablation_table(data["runs"])
     sqleval = [r for r in runs if r["suite"].startswith("sqleval") and r["variant"] == "default"]
     if sqleval:
         categories = sorted({c for r in sqleval for c in r["by_category"]})
@@ -315,11 +315,16 @@ def render_table(data: dict) -> str:
 
 
 def _ablation_table(runs: list[dict]) -> list[str]:
-    """Each variant side by side, where a model ran several variants over the same questions."""
+    """Each variant side by side, where a model ran several variants over the same questions: per model
+    and suite, the largest such set (a 100-question ablation sits beside a full default run)."""
     groups: dict[tuple[str, str, int], dict[str, dict]] = {}
     for run in runs:
         groups.setdefault((run["model"], run["suite"], run["questions"]), {})[run["variant"]] = run
-    rows = [(key, variants) for key, variants in sorted(groups.items()) if len(variants) > 1]
+    largest: dict[tuple[str, str], int] = {}
+    for (model, suite, questions), variants in groups.items():
+        if len(variants) > 1 and questions > largest.get((model, suite), 0):
+            largest[(model, suite)] = questions
+    rows = [(key, groups[key]) for key in sorted((m, s, q) for (m, s), q in largest.items())]
     if not rows:
         return []
     lines = ["", "Ablations: accuracy and median latency per variant, over the same questions:", "",
