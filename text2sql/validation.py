@@ -478,16 +478,14 @@ class _ColumnChecker:
             if _has_pivot(scope):
                 seen.update(id(c) for c in scope.columns)
                 continue
+            found: list[ValidationIssue | None] = []
             for column in [*scope.columns, *_star_columns(scope)]:
                 if id(column) in seen:
                     continue
                 seen.add(id(column))
-                issue = self._column_issue(column, scope)
+                found.append(self._column_issue(column, scope))
+            for issue in [*found, *self._using_issues(scope)]:
                 if issue is not None and issue.message not in reported:
-                    reported.add(issue.message)
-                    issues.append(issue)
-            for issue in self._using_issues(scope):
-                if issue.message not in reported:
                     reported.add(issue.message)
                     issues.append(issue)
         return issues
@@ -497,6 +495,7 @@ class _ColumnChecker:
         if not isinstance(scope.expression, exp.Select):
             return []
         sources = self._sources(scope)
+        # sqlglot 30 names the FROM clause "from_", earlier releases (still in our range) "from".
         from_clause = scope.expression.args.get("from_") or scope.expression.args.get("from")
         left = [from_clause.this] if from_clause is not None else []
         issues: list[ValidationIssue] = []
@@ -580,14 +579,8 @@ class _ColumnChecker:
         if lowered in _select_aliases(scope.expression, outside=column):
             return True  # a select-list alias used in ORDER BY / GROUP BY / HAVING
         for current in _scope_chain(scope):
-            for source in self._sources(current).values():
-                if source is None:
-                    return True
-                if isinstance(source, Table):
-                    if source.column(lowered) is not None:
-                        return True
-                elif lowered in source:
-                    return True
+            if any(_source_has_column(source, lowered) for source in self._sources(current).values()):
+                return True
         return False
 
     def _lookup_source(self, qualifier: str, scope: Scope) -> tuple[bool, _Source]:
