@@ -157,7 +157,7 @@ def test_constrained_decoding_passes_a_schema_grammar():
 
 
 def test_history_reaches_the_prompt_and_is_capped_oldest_first():
-    from deployments.serving.sql_generation import cap_history
+    from text2sql.pipeline.context import cap_history
     from text2sql.prompts import HistoryTurn
 
     turns = [HistoryTurn(question=f"q{i}", sql=f"SELECT {i}") for i in range(5)]

@@ -1,0 +1,122 @@
+"""The check every model reply goes through before it is answered or run: the server's and the security suite's.
+
+extract -> validate (sqlglot: one read-only statement, allowed functions and schemas, real identifiers)
+-> transpile to the answer's and the database's dialects -> re-check what will run, in the database's dialect
+-> execute read-only within the request's byte budget.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from text2sql.execution import ExecutionError, QueryResult, QueryTimeout, execute_read_only
+from text2sql.extraction import extract_sql
+from text2sql.pipeline.budget import ByteBudget
+from text2sql.pipeline.inputs import ExecutionTarget
+from text2sql.pipeline.verdict import is_unsafe
+from text2sql.schema import DatabaseSchema
+from text2sql.validation import ValidationResult, transpile_sql, validate_sql
+
+
+@dataclass(frozen=True)
+class Dialects:
+    generation: str  # what the model writes
+    answer: str  # what the client asked for
+    execution: str  # what the database speaks
+
+
+@dataclass
+class CandidateOutcome:
+    round: int
+    extracted: str  # as the model wrote it
+    answer_sql: str = ""  # in the answer's dialect
+    stage: str = "ok"
+    error: str | None = None
+    code: str | None = None
+    validated: bool = False
+    result: QueryResult | None = None
+    execute_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def fail(self, stage: str, error: str, code: str | None = None) -> CandidateOutcome:
+        self.stage, self.error, self.code = stage, error, code
+        return self
+
+
+def check_candidate(
+    reply: str,
+    *,
+    dialects: Dialects,
+    schema: DatabaseSchema | None,
+    validate: bool,
+    target: ExecutionTarget | None = None,
+    budget: ByteBudget | None = None,
+    round_index: int = 0,
+) -> CandidateOutcome:
+    """Judge one reply; blocking (it may run a query), so async callers use a worker thread."""
+    extracted = extract_sql(reply)
+    outcome = CandidateOutcome(round=round_index, extracted=extracted)
+    if not extracted:
+        return outcome.fail("extract", "the model's reply contains no SQL query")
+    if validate:
+        validation = validate_sql(extracted, dialect=dialects.generation, schema=schema)
+        if not validation.valid:
+            return outcome.fail("validate", issues_text(validation), validation.errors[0].code)
+        outcome.validated = schema is not None
+        sql = validation.sql  # the statement as checked, comments stripped
+    else:
+        parsed = validate_sql(extracted, dialect=dialects.generation, schema=None)
+        if parsed.errors and parsed.errors[0].code in ("parse_error", "multiple_statements", "empty"):
+            return outcome.fail("validate", issues_text(parsed), parsed.errors[0].code)
+        sql = extracted
+    try:
+        outcome.answer_sql = transpiled(sql, dialects.generation, dialects.answer)
+        execution_sql = transpiled(sql, dialects.generation, dialects.execution)
+    except ValueError as e:
+        return outcome.fail("transpile", str(e))
+    if validate and execution_sql != sql:
+        # Transpiling writes new text (and may name other functions): what runs is checked in its own dialect.
+        recheck = validate_sql(execution_sql, dialect=dialects.execution, schema=None)
+        unsafe = [issue for issue in recheck.errors if is_unsafe(issue.code)]
+        if unsafe:
+            return outcome.fail("validate", f"as {dialects.execution}: {unsafe[0].message}", unsafe[0].code)
+    if target is not None:
+        _execute(outcome, execution_sql, target, budget or ByteBudget(target.max_bytes))
+    return outcome
+
+
+def _execute(outcome: CandidateOutcome, sql: str, target: ExecutionTarget, budget: ByteBudget) -> None:
+    remaining = budget.remaining
+    if remaining == 0:
+        outcome.fail("execute", f"the request's result budget of {budget.total} bytes is spent", "byte_budget")
+        return
+    started = time.perf_counter()
+    try:
+        outcome.result = execute_read_only(
+            target.url, sql, max_rows=target.max_rows, timeout_s=target.timeout_s, max_bytes=remaining
+        )
+        budget.spend(outcome.result.bytes)
+    except ExecutionError as e:
+        outcome.fail(
+            "execute", f"the database refused the query: {e}", "timeout" if isinstance(e, QueryTimeout) else "execution_failed"
+        )
+    finally:
+        outcome.execute_ms = (time.perf_counter() - started) * 1000
+
+
+def transpiled(sql: str, source: str, target: str) -> str:
+    return sql if source == target else transpile_sql(sql, source=source, target=target)
+
+
+def issues_text(validation: ValidationResult) -> str:
+    parts = []
+    for issue in validation.errors:
+        text = issue.message
+        if issue.suggestions and not any(s in text for s in issue.suggestions):
+            text += f" (did you mean {', '.join(issue.suggestions)}?)"
+        parts.append(text)
+    return "; ".join(parts)

@@ -1,0 +1,282 @@
+"""Question -> checked SQL over any engine, stage by stage.
+
+    plan     the template, the dialects, the history that fits, the schema that fits beside it, sampling
+    generate the model writes (n candidates per round) in its family's dialect, else the database's
+    check    extract, validate, transpile, execute read-only within the byte budget (`candidate.py`)
+    repair   on failure, re-prompt with the SQL, the error and the real names, up to max_repairs rounds
+    vote     with n > 1, the answer most candidates agree on (`vote.py`)
+    answer   the SQL, the verdict, the attempts, rows when run, usage and timings
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from text2sql.extraction import extract_sql
+from text2sql.pipeline.answer import Attempt, SqlAnswer, Timings, Usage
+from text2sql.pipeline.budget import ByteBudget
+from text2sql.pipeline.candidate import CandidateOutcome, Dialects, check_candidate
+from text2sql.pipeline.context import (
+    PromptSchema,
+    cap_history,
+    fit_schema,
+    history_in_dialect,
+    identifier_listing,
+    schema_budget_chars,
+)
+from text2sql.pipeline.engine import Engine, GenerationRequest, SamplingParams
+from text2sql.pipeline.inputs import SchemaContext, SqlTask
+from text2sql.pipeline.sampling import merge_sampling
+from text2sql.pipeline.settings import ModelProfile, PipelineSettings
+from text2sql.pipeline.vote import vote
+from text2sql.prompts import HistoryTurn, PromptInput, PromptTemplate, RepairContext, get_template
+from text2sql.schema import DatabaseSchema
+
+GrammarFor = Callable[[DatabaseSchema, str], str]
+
+
+@dataclass
+class Plan:
+    template: PromptTemplate
+    dialects: Dialects
+    history: list[HistoryTurn]
+    history_dropped: int
+    prompt_schema: PromptSchema
+    sampling: SamplingParams
+    n: int
+    max_repairs: int
+    notes: list[str]
+
+
+@dataclass
+class _Totals:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    generate_ms: float = 0.0
+    execute_ms: float = 0.0
+    last_reply: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+async def generate_sql(
+    engine: Engine,
+    task: SqlTask,
+    context: SchemaContext,
+    *,
+    model: ModelProfile,
+    settings: PipelineSettings,
+    context_length: int,
+    grammar_for: GrammarFor | None = None,
+    queue_ms: float = 0.0,
+) -> SqlAnswer:
+    plan = plan_task(
+        task, context, model=model, settings=settings, context_length=context_length, grammar_for=grammar_for
+    )
+    totals = _Totals()
+    outcomes = await _rounds(engine, task, context, plan, settings, totals)
+    return _answer(task, context, plan, outcomes, totals, model=model, queue_ms=queue_ms)
+
+
+def plan_task(
+    task: SqlTask,
+    context: SchemaContext,
+    *,
+    model: ModelProfile,
+    settings: PipelineSettings,
+    context_length: int,
+    grammar_for: GrammarFor | None = None,
+) -> Plan:
+    """Everything decided before the model is asked; training renders its examples from the same plan."""
+    template = get_template(model.prompt_template)
+    # Write in the model family's own dialect when it has one, else in the database's (so execution runs
+    # what the model wrote), else in the requested one; then transpile.
+    generation_dialect = template.native_dialect or context.database_dialect or context.dialect
+    dialects = Dialects(
+        generation=generation_dialect, answer=context.dialect, execution=context.database_dialect or context.dialect
+    )
+    capped, dropped = cap_history(
+        task.history, max_turns=settings.max_history_turns, max_tokens=settings.max_history_tokens
+    )
+    history = history_in_dialect(capped, source=context.dialect, target=generation_dialect)
+    max_tokens = task.max_tokens or model.generation.max_tokens
+    # A follow-up ("what about France?") needs the tables of the turns it follows.
+    topic = " ".join([*(t.question for t in history), task.question])
+    budget_chars = schema_budget_chars(
+        context_length=context_length, max_tokens=max_tokens, reserve_tokens=settings.context_reserve_tokens, history=history
+    )
+    prompt_schema = fit_schema(
+        context.schema_, topic, raw_text=context.raw_text, budget_chars=budget_chars,
+        schema_format=template.schema_format, database_dialect=context.database_dialect,
+    )
+    n = min(task.n, settings.max_candidates)
+    temperature = task.temperature if task.temperature is not None else (
+        settings.candidate_temperature if n > 1 else None
+    )
+    sampling = merge_sampling(
+        model.generation, max_tokens=task.max_tokens, temperature=temperature, stop=list(template.default_stop)
+    )
+    constrained = task.constrained if task.constrained is not None else model.constrained_decoding
+    if constrained and prompt_schema.schema is not None and grammar_for is not None:
+        sampling = sampling.model_copy(update={"grammar": grammar_for(prompt_schema.schema, generation_dialect)})
+    max_repairs = (task.max_repairs if task.max_repairs is not None else settings.max_repairs) if task.validate_sql else 0
+    return Plan(
+        template=template, dialects=dialects, history=history, history_dropped=dropped, prompt_schema=prompt_schema,
+        sampling=sampling, n=n, max_repairs=max_repairs,
+        notes=_notes(task, context, settings, dropped=dropped, prompt_schema=prompt_schema),
+    )
+
+
+def render_prompt(task: SqlTask, plan: Plan, *, repair: RepairContext | None = None):
+    return plan.template.render(
+        PromptInput(
+            question=task.question,
+            schema_text=plan.prompt_schema.text,
+            dialect=plan.dialects.generation,
+            evidence=task.evidence,
+            repair=repair,
+            history=plan.history,
+        )
+    )
+
+
+async def _rounds(
+    engine: Engine, task: SqlTask, context: SchemaContext, plan: Plan, settings: PipelineSettings, totals: _Totals
+) -> list[CandidateOutcome]:
+    budget = ByteBudget(context.target.max_bytes) if context.target is not None else None
+    sampling = plan.sampling
+    repair: RepairContext | None = None
+    outcomes: list[CandidateOutcome] = []
+    for round_index in range(1 + plan.max_repairs):
+        rendered = render_prompt(task, plan, repair=repair)
+        outcomes = []
+        for _ in range(plan.n):
+            request = GenerationRequest(messages=rendered.messages, prompt=rendered.prompt, sampling=sampling)
+            outcome = await _generate_and_check(engine, request, task, context, plan, round_index, budget, totals)
+            outcomes.append(outcome)
+            totals.attempts.append(
+                Attempt(  # type: ignore[arg-type]
+                    round=round_index, sql=outcome.extracted, stage=outcome.stage, error=outcome.error, code=outcome.code
+                )
+            )
+        if any(o.ok for o in outcomes):
+            break
+        if sampling.temperature == 0:
+            # Greedy decoding would write the same SQL again, however clear the error message.
+            sampling = sampling.model_copy(update={"temperature": settings.repair_temperature})
+        failed = outcomes[0]
+        repair = RepairContext(
+            sql=failed.extracted or totals.last_reply[:500],
+            error=failed.error or "unknown error",
+            valid_identifiers=identifier_listing(plan.prompt_schema.schema),
+        )
+    return outcomes
+
+
+async def _generate_and_check(
+    engine: Engine,
+    request: GenerationRequest,
+    task: SqlTask,
+    context: SchemaContext,
+    plan: Plan,
+    round_index: int,
+    budget: ByteBudget | None,
+    totals: _Totals,
+) -> CandidateOutcome:
+    started = time.perf_counter()
+    output = await engine.generate(request)
+    totals.generate_ms += (time.perf_counter() - started) * 1000
+    totals.prompt_tokens += output.prompt_tokens
+    totals.completion_tokens += output.completion_tokens
+    totals.last_reply = output.text
+    if output.finish_reason == "length" and not output.text.rstrip().endswith((";", "```")):
+        # Cut off mid-query: neither validated nor run, just retried.
+        return CandidateOutcome(round=round_index, extracted=extract_sql(output.text)).fail(
+            "extract", f"the model stopped at max_tokens ({request.sampling.max_tokens}); the SQL may be cut short"
+        )
+    # Validation and execution block: keep the event loop free for other requests and health checks.
+    outcome = await asyncio.to_thread(
+        check_candidate,
+        output.text,
+        dialects=plan.dialects,
+        schema=plan.prompt_schema.schema,
+        validate=task.validate_sql,
+        target=context.target,
+        budget=budget,
+        round_index=round_index,
+    )
+    totals.execute_ms += outcome.execute_ms
+    return outcome
+
+
+def _answer(
+    task: SqlTask,
+    context: SchemaContext,
+    plan: Plan,
+    outcomes: list[CandidateOutcome],
+    totals: _Totals,
+    *,
+    model: ModelProfile,
+    queue_ms: float,
+) -> SqlAnswer:
+    chosen, candidates = vote(outcomes, n=plan.n)
+    final = chosen or outcomes[-1]
+    result = final.result
+    return SqlAnswer(
+        sql=final.answer_sql or final.extracted,
+        success=chosen is not None,
+        error=None if chosen is not None else final.error,
+        model=model.name,
+        dialect=context.dialect,
+        validated=final.validated,
+        validation_error=None if final.validated else _validation_note(final, task, context),
+        database=context.database,
+        tables_used=plan.prompt_schema.tables_used,
+        columns=result.columns if result else None,
+        rows=result.rows if result else None,
+        row_count=result.row_count if result else None,
+        truncated=result.truncated if result else None,
+        attempts=totals.attempts,
+        candidates=candidates,
+        history_used=len(plan.history),
+        history_dropped=plan.history_dropped,
+        notes=plan.notes,
+        raw_output=totals.last_reply,
+        usage=Usage(
+            prompt_tokens=totals.prompt_tokens,
+            completion_tokens=totals.completion_tokens,
+            total_tokens=totals.prompt_tokens + totals.completion_tokens,
+        ),
+        timings=Timings(
+            queue_ms=queue_ms, schema_ms=context.schema_ms, generate_ms=totals.generate_ms, execute_ms=totals.execute_ms
+        ),
+    )
+
+
+def _notes(
+    task: SqlTask, context: SchemaContext, settings: PipelineSettings, *, dropped: int, prompt_schema: PromptSchema
+) -> list[str]:
+    notes = []
+    if dropped:
+        notes.append(
+            f"left out the {dropped} oldest of {len(task.history)} history turns to fit the limits "
+            f"({settings.max_history_turns} turns, about {settings.max_history_tokens} tokens)"
+        )
+    all_tables = len(context.schema_.tables) if context.schema_ else 0
+    if len(prompt_schema.tables_used or []) < all_tables:
+        notes.append(
+            f"the schema was cut to {len(prompt_schema.tables_used or [])} tables relevant to the question to fit the context"
+        )
+    return notes
+
+
+def _validation_note(outcome: CandidateOutcome, task: SqlTask, context: SchemaContext) -> str:
+    if not task.validate_sql:
+        return "validation was switched off by the request"
+    if outcome.stage == "validate":
+        return outcome.error or "validation failed"
+    if context.schema_ is None:
+        return "no parseable schema was given, so tables and columns could not be checked"
+    return f"the SQL failed at the {outcome.stage} step"

@@ -1,0 +1,45 @@
+"""What the pipeline is asked: the task (question and switches) and the schema context it answers against."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from text2sql.prompts import HistoryTurn
+from text2sql.schema import DatabaseSchema
+from text2sql.strict import StrictModel
+
+
+class ExecutionTarget(StrictModel):
+    """Where a checked query may run, and its limits; resolved once per request by whoever knows the database."""
+
+    url: str = Field(description="SQLAlchemy URL of the database (holds credentials: never shown).")
+    dialect: str = Field(description="sqlglot dialect of the database.")
+    max_rows: int = Field(gt=0, description="Row cap for this request.")
+    timeout_s: float = Field(gt=0, description="Wall-clock limit per query.")
+    max_bytes: int = Field(default=16 * 1024 * 1024, gt=0, description="Result bytes (as JSON) for the whole request.")
+
+
+class SchemaContext(StrictModel):
+    """The schema a question is answered against, resolved before the model is involved."""
+
+    schema_: DatabaseSchema | None = Field(default=None, description="Parsed: tables can be selected, names checked.")
+    raw_text: str | None = Field(default=None, description="Schema text that did not parse: shown to the model as is.")
+    dialect: str = Field(description="The answer's dialect.")
+    database: str | None = Field(default=None, description="The configured database's name, when one was named.")
+    database_dialect: str | None = Field(default=None, description="The database's own dialect.")
+    target: ExecutionTarget | None = Field(default=None, description="Set when the SQL is to be run.")
+    schema_ms: float = Field(default=0.0, description="Time spent resolving the schema.")
+
+
+class SqlTask(StrictModel):
+    """One question and the switches a caller may set; every None falls back to the model's or pipeline's default."""
+
+    question: str = Field(description="The question in plain language.")
+    evidence: str | None = Field(default=None, description="Hints: business rules, value meanings.")
+    history: list[HistoryTurn] = Field(default_factory=list, description="Earlier turns, oldest first.")
+    validate_sql: bool = Field(default=True, description="Check the SQL with sqlglot and repair failures.")
+    max_repairs: int | None = Field(default=None, ge=0, description="Repair rounds; default from the pipeline.")
+    n: int = Field(default=1, ge=1, description="Candidates per round; > 1 votes by result.")
+    constrained: bool | None = Field(default=None, description="Grammar-constrained decoding; default: the model's.")
+    max_tokens: int | None = Field(default=None, gt=0, description="Generation cap; default: the model's.")
+    temperature: float | None = Field(default=None, ge=0, description="Sampling temperature; default: the model's.")

@@ -1,0 +1,43 @@
+"""What the pipeline is told about a model and how far it may go: generation defaults, repair and voting bounds."""
+
+from __future__ import annotations
+
+from pydantic import Field, PositiveInt
+
+from text2sql.strict import StrictModel
+
+
+class GenerationDefaults(StrictModel):
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy.")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    max_tokens: PositiveInt = Field(default=256, description="Cap on generated tokens per request.")
+    stop: list[str] = Field(default_factory=list, description="Stop strings, added to the model's own EOS.")
+    seed: int | None = Field(default=None, description="Sampling seed; None draws a fresh one.")
+
+
+class ModelProfile(StrictModel):
+    """The part of a served model's config that shapes its prompt and sampling; training renders with it too."""
+
+    name: str = Field(description="Served model name, reported in answers.")
+    prompt_template: str = Field(description="Prompt template id of the model family.")
+    generation: GenerationDefaults = Field(default_factory=GenerationDefaults, description="Generation defaults.")
+    constrained_decoding: bool = Field(default=False, description="Use the schema grammar unless a request says otherwise.")
+
+
+class PipelineSettings(StrictModel):
+    max_repairs: int = Field(default=2, ge=0, le=5, description="Re-prompts with the error after a failed attempt.")
+    max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
+    repair_temperature: float = Field(
+        default=0.3, ge=0, le=2,
+        description="Temperature for repair rounds after a greedy first attempt, so a retry can differ.",
+    )
+    candidate_temperature: float = Field(
+        default=0.7, gt=0, le=2, description="Temperature for n > 1 when the request gives none."
+    )
+    max_history_turns: int = Field(default=6, ge=0, le=50, description="Earlier turns kept; the oldest go first.")
+    max_history_tokens: int = Field(
+        default=1500, ge=0, description="Token budget for earlier turns (estimated); the oldest go first."
+    )
+    context_reserve_tokens: int = Field(
+        default=512, ge=0, description="Context kept free for instructions and the question when fitting a schema."
+    )
