@@ -1,8 +1,11 @@
 """Execution accuracy through the running Serve app, on benchmarks nobody here wrote (and one we did).
 
-    RAY_AUTH_MODE=disabled .venv/bin/python bench/bench_accuracy.py                  # headline runs
-    RAY_AUTH_MODE=disabled .venv/bin/python bench/bench_accuracy.py --models qwen2.5-coder-0.5b \\
+    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_accuracy                  # headline runs
+    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_accuracy --models qwen2.5-coder-0.5b \\
         --suites chinook spider --variants no-repair constrained n5 --limit 100          # ablations
+
+Run from the repository root. Spider and sql-eval are read from ../shared (see bench/paths.py; --shared-dir,
+--spider-dir and --sql-eval-dir point elsewhere).
 
 Suites (every question goes through POST /v1/sql/generate with `database` named, so the schema is
 introspected live, and `execute: true`; the returned rows are compared with the gold query's rows):
@@ -26,25 +29,19 @@ import logging
 import os
 import random
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.report import update_benchmarks_section  # noqa: E402
-from bench.serve_app import run_per_model, start_bench_app, stop_bench_app  # noqa: E402
-from text2sql.accuracy import execution_match, expand_gold_alternatives, gold_orders  # noqa: E402
-from text2sql.execution import ExecutionError, execute_read_only  # noqa: E402
+from bench.paths import DATA_DIR, RESULTS_DIR, add_dataset_flags, dataset_dir, dataset_dir_from_args
+from bench.report import update_benchmarks_section
+from bench.serve_app import run_per_model, start_bench_app, stop_bench_app
+from text2sql.accuracy import execution_match, expand_gold_alternatives, gold_orders
+from text2sql.execution import ExecutionError, execute_read_only
 
 logger = logging.getLogger("bench_accuracy")
-SHARED = ROOT.parent / "shared"
-SPIDER_DEV = SHARED / "spider" / "dev"
-RESULTS = ROOT / "bench" / "results"
 MODELS = ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
 VARIANTS = {
     "default": {},
@@ -58,11 +55,17 @@ _results_lock = threading.Lock()
 # ---- questions -----------------------------------------------------------------------------------
 
 
-def spider_questions(*, chinese: bool = False) -> list[dict]:
+def spider_dev_dir(spider_dir: Path | None = None) -> Path:
+    """Spider's dev split: `spider_dir` (default: the shared data set, see bench/paths.py) / dev."""
+    return (spider_dir or dataset_dir("spider")) / "dev"
+
+
+def spider_questions(*, chinese: bool = False, spider_dir: Path | None = None) -> list[dict]:
+    spider_dev = spider_dev_dir(spider_dir)
     if chinese:
-        items = [q for q in json.loads((SPIDER_DEV / "dev_public_zh.json").read_text()) if not q["has_literal"]]
+        items = [q for q in json.loads((spider_dev / "dev_public_zh.json").read_text()) if not q["has_literal"]]
     else:
-        items = json.loads((SPIDER_DEV / "dev_public.json").read_text())
+        items = json.loads((spider_dev / "dev_public.json").read_text())
     return [
         {
             "id": f"spider-{i}",
@@ -79,7 +82,7 @@ def spider_questions(*, chinese: bool = False) -> list[dict]:
 
 
 def chinook_questions() -> list[dict]:
-    lines = (ROOT / "bench" / "data" / "chinook_questions.jsonl").read_text().splitlines()
+    lines = (DATA_DIR / "chinook_questions.jsonl").read_text().splitlines()
     return [
         {
             "id": q["id"], "question": q["question"], "gold": q["sql"], "database": "chinook",
@@ -89,8 +92,8 @@ def chinook_questions() -> list[dict]:
     ]
 
 
-def sqleval_questions(dialect: str) -> list[dict]:
-    from bench.sql_eval_data import load_questions
+def sqleval_questions(dialect: str, *, sql_eval_dir: Path | None = None) -> list[dict]:
+    from bench.sql_eval import load_questions
 
     return [
         {
@@ -98,17 +101,19 @@ def sqleval_questions(dialect: str) -> list[dict]:
             "database": f"sqleval_{dialect}_{q['db_name']}", "category": q["query_category"], "dialect": dialect,
             "evidence": q.get("instructions") or None, "ignore_duplicates": True,
         }
-        for i, q in enumerate(load_questions(dialect))
+        for i, q in enumerate(load_questions(dialect, base_dir=sql_eval_dir))
     ]
 
 
-def suite_questions(suite: str) -> list[dict]:
+def suite_questions(
+    suite: str, *, spider_dir: Path | None = None, sql_eval_dir: Path | None = None
+) -> list[dict]:
     return {
-        "spider": lambda: spider_questions(),
-        "spider-zh": lambda: spider_questions(chinese=True),
+        "spider": lambda: spider_questions(spider_dir=spider_dir),
+        "spider-zh": lambda: spider_questions(chinese=True, spider_dir=spider_dir),
         "chinook": chinook_questions,
-        "sqleval-postgres": lambda: sqleval_questions("postgres"),
-        "sqleval-sqlite": lambda: sqleval_questions("sqlite"),
+        "sqleval-postgres": lambda: sqleval_questions("postgres", sql_eval_dir=sql_eval_dir),
+        "sqleval-sqlite": lambda: sqleval_questions("sqlite", sql_eval_dir=sql_eval_dir),
     }[suite]()
 
 
@@ -122,23 +127,26 @@ def sample_in_suite_order(questions: list[dict], limit: int) -> list[dict]:
 # ---- databases -----------------------------------------------------------------------------------
 
 
-def database_config(suites: list[str]) -> dict[str, dict]:
+def database_config(
+    suites: list[str], *, spider_dir: Path | None = None, sql_eval_dir: Path | None = None
+) -> dict[str, dict]:
     databases: dict[str, dict] = {}
     common = {"max_rows": 20000, "timeout_s": 20, "schema_ttl_s": None}
     if any(s.startswith("spider") for s in suites):
-        for db in sorted(p.name for p in (SPIDER_DEV / "database").iterdir()):
-            databases[f"spider_{db}"] = {"url": f"sqlite:///{SPIDER_DEV / 'database' / db / (db + '.sqlite')}", **common}
+        spider_databases = spider_dev_dir(spider_dir) / "database"
+        for db in sorted(p.name for p in spider_databases.iterdir()):
+            databases[f"spider_{db}"] = {"url": f"sqlite:///{spider_databases / db / (db + '.sqlite')}", **common}
     if "chinook" in suites:
         databases["chinook"] = {"url": "builtin:chinook", **common}
     if "sqleval-postgres" in suites:
-        from bench.sql_eval_data import load_postgres
+        from bench.sql_eval import load_postgres
 
-        for name, url in load_postgres().items():
+        for name, url in load_postgres(base_dir=sql_eval_dir).items():
             databases[f"sqleval_postgres_{name}"] = {"url": url, **common}
     if "sqleval-sqlite" in suites:
-        from bench.sql_eval_data import build_sqlite
+        from bench.sql_eval import build_sqlite
 
-        for name, path in build_sqlite().items():
+        for name, path in build_sqlite(base_dir=sql_eval_dir).items():
             databases[f"sqleval_sqlite_{name}"] = {"url": f"sqlite:///{path}", **common}
     return databases
 
@@ -233,7 +241,7 @@ def run_suite(base_url: str, model: str, suite: str, variant: str, questions: li
             logger.info("%s %s %s: %d/%d, %.1f%% so far", model, suite, variant, index + 1, len(questions), 100 * done / (index + 1))
     correct = sum(d["correct"] for d in details)
     # The question count is in the name: a sampled run must not overwrite the full run's details.
-    detail_path = RESULTS / "accuracy" / f"{model}__{suite}__{variant}__{len(questions)}.jsonl"
+    detail_path = RESULTS_DIR / "accuracy" / f"{model}__{suite}__{variant}__{len(questions)}.jsonl"
     detail_path.parent.mkdir(parents=True, exist_ok=True)
     detail_path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in details))
     return {
@@ -338,7 +346,7 @@ def _ablation_table(runs: list[dict]) -> list[str]:
     return lines
 
 
-def rerender(path: Path = RESULTS / "accuracy.json") -> None:
+def rerender(path: Path = RESULTS_DIR / "accuracy.json") -> None:
     """Rewrite the BENCHMARKS.md table from the saved results (after changing the table's layout)."""
     update_benchmarks_section("accuracy", render_table(json.loads(path.read_text())))
 
@@ -349,20 +357,25 @@ def main() -> int:
     parser.add_argument("--suites", nargs="+", default=["spider", "chinook", "sqleval-postgres", "sqleval-sqlite"])
     parser.add_argument("--variants", nargs="+", default=["default"], choices=sorted(VARIANTS))
     parser.add_argument("--limit", type=int, default=None, help="a fixed random sample of N questions per suite")
-    parser.add_argument("--output", type=Path, default=RESULTS / "accuracy.json")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "accuracy.json")
     parser.add_argument("--port", type=int, default=8766, help="HTTP port of this run's Serve app")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads per model (2 when running one model)")
+    add_dataset_flags(parser, "spider", "sql-eval")
     args = parser.parse_args()
+    data_dirs = {
+        "spider_dir": dataset_dir_from_args(args, "spider"),
+        "sql_eval_dir": dataset_dir_from_args(args, "sql-eval"),
+    }
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-    databases = database_config(args.suites)
+    databases = database_config(args.suites, **data_dirs)
     base_url = start_bench_app(args.models, databases, port=args.port, name="accuracy", threads=args.threads)
     gold = GoldCache(databases)
 
     def run_model(model: str) -> None:
         for suite in args.suites:
-            questions = suite_questions(suite)
+            questions = suite_questions(suite, **data_dirs)
             if args.limit and args.limit < len(questions):
                 questions = sample_in_suite_order(questions, args.limit)
             for variant in args.variants:
