@@ -50,10 +50,10 @@ lint:
 	$(VENV)/bin/ruff check .
 
 bench-serving:
-	$(PY) bench/bench_serving.py
+	$(PY) -m bench.bench_serving
 
 bench-accuracy:
-	$(PY) bench/bench_accuracy.py
+	$(PY) -m bench.bench_accuracy
 
 clean:
 	rm -rf $(VENV) .pytest_cache

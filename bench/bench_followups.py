@@ -1,9 +1,9 @@
 """Follow-up accuracy through the running Serve app: does a model answer "only the ones from Canada" better
 when it is shown the conversation so far?
 
-    RAY_AUTH_MODE=disabled .venv/bin/python bench/bench_followups.py                       # both embedded models
-    RAY_AUTH_MODE=disabled .venv/bin/python bench/bench_followups.py --models qwen2.5-coder-0.5b --limit 2  # smoke
-    .venv/bin/python bench/bench_followups.py --url http://127.0.0.1:8000   # an app already running (serve run ...)
+    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_followups                       # both embedded models
+    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_followups --models qwen2.5-coder-0.5b --limit 2  # smoke
+    .venv/bin/python -m bench.bench_followups --url http://127.0.0.1:8000   # an app already running (serve run ...)
 
 Every turn of every conversation in bench/data/chinook_conversations.jsonl (checked by
 bench/check_chinook_conversations.py) goes through POST /v1/sql/generate with `database: chinook` and
@@ -28,20 +28,17 @@ import logging
 import os
 import random
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.bench_accuracy import MODELS, RESULTS, GoldCache, database_config, score  # noqa: E402
-from bench.check_chinook_conversations import DEFAULT_CONVERSATIONS, load_conversations, turn_id  # noqa: E402
-from bench.report import update_benchmarks_section  # noqa: E402
-from bench.serve_app import run_per_model, start_bench_app, stop_bench_app  # noqa: E402
+from bench.bench_accuracy import MODELS, GoldCache, database_config, score
+from bench.check_chinook_conversations import DEFAULT_CONVERSATIONS, load_conversations, turn_id
+from bench.paths import RESULTS_DIR
+from bench.report import update_benchmarks_section
+from bench.serve_app import run_per_model, start_bench_app, stop_bench_app
 
 logger = logging.getLogger("bench_followups")
 PORT = 8767
@@ -57,7 +54,7 @@ _results_lock = threading.Lock()
 def conversations(path: Path = DEFAULT_CONVERSATIONS, *, limit: int | None = None) -> list[dict]:
     records, problems = load_conversations(path)
     if problems:
-        raise ValueError(f"{path} has malformed lines; run bench/check_chinook_conversations.py: {problems}")
+        raise ValueError(f"{path} has malformed lines; run python -m bench.check_chinook_conversations: {problems}")
     if limit and limit < len(records):
         records = sorted(random.Random(1234).sample(records, limit), key=lambda c: c["id"])
     return records
@@ -131,7 +128,7 @@ def run_conversations(base_url: str, model: str, items: list[dict], gold: GoldCa
                     "latency_ms": round(elapsed_ms),
                 })
         logger.info("%s: %d/%d conversations", model, number, len(items))
-    detail_path = RESULTS / "followups" / f"{model}.jsonl"
+    detail_path = RESULTS_DIR / "followups" / f"{model}.jsonl"
     detail_path.parent.mkdir(parents=True, exist_ok=True)
     detail_path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in details))
 
@@ -194,7 +191,7 @@ def main() -> int:
     parser.add_argument("--conversations", type=Path, default=DEFAULT_CONVERSATIONS)
     parser.add_argument("--port", type=int, default=PORT, help="HTTP port of the app this script starts")
     parser.add_argument("--url", default=None, help="use an app already running there (it must serve 'chinook')")
-    parser.add_argument("--output", type=Path, default=RESULTS / "followups.json")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "followups.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")

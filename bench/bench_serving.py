@@ -1,7 +1,7 @@
 """Serving overhead: `/v1/completions` through the Serve stack vs llama-cpp-python in-process.
 
-    RAY_AUTH_MODE=disabled .venv/bin/python bench/bench_serving.py            # or: make bench-serving
-    RAY_AUTH_MODE=disabled .venv/bin/python bench/bench_serving.py --pairs 40 --throughput-requests 24
+    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_serving            # or: make bench-serving
+    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_serving --pairs 40 --throughput-requests 24
 
 Same GGUF (embedded qwen2.5-coder-0.5b), same prompt, same settings (greedy, max_tokens, n_threads).
 The machine is noisy, so the two sides take turns (direct, served, direct, served, ...) and the
@@ -24,12 +24,10 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.report import update_benchmarks_section  # noqa: E402
-from deployments.builder import build_app  # noqa: E402
-from deployments.embedded_models import ensure_embedded_model  # noqa: E402
+from bench.paths import RESULTS_DIR
+from bench.report import update_benchmarks_section
+from deployments.builder import build_app
+from deployments.embedded_models import ensure_embedded_model
 
 logger = logging.getLogger("bench_serving")
 MODEL = "qwen2.5-coder-0.5b"
@@ -134,7 +132,7 @@ def main() -> int:
     parser.add_argument("--n-threads", type=int, default=2, help="llama.cpp threads on both sides")
     parser.add_argument("--throughput-requests", type=int, default=16)
     parser.add_argument("--throughput-max-tokens", type=int, default=32)
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "serving.json")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "serving.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -151,7 +149,8 @@ def main() -> int:
     results: dict = {
         "model": MODEL,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "command": "python " + " ".join(sys.argv),
+        # Not sys.argv[0]: under -m that is this file's absolute path.
+        "command": " ".join(["python -m bench.bench_serving", *sys.argv[1:]]),
     }
     try:
         logger.info("overhead: %d alternating pairs", args.pairs)

@@ -2,12 +2,12 @@
 
 Run it from the repository root:
 
-    .venv/bin/python bench/check_chinook_conversations.py
-    .venv/bin/python bench/check_chinook_conversations.py -v --db /path/chinook.sqlite
+    .venv/bin/python -m bench.check_chinook_conversations
+    .venv/bin/python -m bench.check_chinook_conversations -v --db /path/chinook.sqlite
 
 Every line is ``{"id", "turns": [{"question", "sql", "order_matters"}, ...]}``: one conversation of 2 to 4
 turns whose later questions are follow-ups ("only the ones from Canada", "what about 2010?", "just the top
-5") that make sense only after the earlier turns. `bench/bench_followups.py` measures them; they are a
+5") that make sense only after the earlier turns. `python -m bench.bench_followups` measures them; they are a
 benchmark and must never be used as training data.
 
 The check fails (exit status 1, every problem listed) when:
@@ -29,27 +29,23 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.check_chinook_questions import (  # noqa: E402
+from bench.check_chinook_questions import (
     CheckReport,
     _check_one,
     _connect_read_only,
     parse_check_args,
     report_problems,
 )
+from bench.paths import DATA_DIR
 
 logger = logging.getLogger("check_chinook_conversations")
 
-DEFAULT_CONVERSATIONS = Path(__file__).resolve().parent / "data" / "chinook_conversations.jsonl"
+DEFAULT_CONVERSATIONS = DATA_DIR / "chinook_conversations.jsonl"
 MIN_CONVERSATIONS = 22
 MIN_TURNS, MAX_TURNS = 2, 4
 MIN_PER_LENGTH = 5
@@ -197,4 +193,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -2,8 +2,8 @@
 
 Run it from the repository root:
 
-    .venv/bin/python bench/check_chinook_questions.py
-    .venv/bin/python bench/check_chinook_questions.py --questions bench/data/chinook_questions.jsonl --db /path/chinook.sqlite
+    .venv/bin/python -m bench.check_chinook_questions
+    .venv/bin/python -m bench.check_chinook_questions --questions bench/data/chinook_questions.jsonl --db /path/chinook.sqlite
 
 Every line is ``{"id", "question", "sql", "category", "order_matters"}``. The check fails (exit status 1,
 every problem listed) when:
@@ -28,7 +28,6 @@ import argparse
 import json
 import logging
 import sqlite3
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -40,9 +39,11 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from bench.paths import DATA_DIR
+
 logger = logging.getLogger("check_chinook_questions")
 
-DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "data" / "chinook_questions.jsonl"
+DEFAULT_QUESTIONS = DATA_DIR / "chinook_questions.jsonl"
 CATEGORIES = (
     "aggregation",
     "join",
@@ -310,4 +311,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+from bench.paths import BENCHMARKS_MD
 
 
 def update_benchmarks_section(name: str, body: str, *, path: Path = BENCHMARKS_MD) -> None:
