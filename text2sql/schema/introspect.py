@@ -64,6 +64,8 @@ def introspect(
         with connection:
             try:
                 _restrict_session(connection)
+                # The one schema (PostgreSQL) or database (MySQL) a query may name; SQLite's is "main".
+                default_schema = schema_name or connection.dialect.default_schema_name
                 tables = _reflect(
                     sa.inspect(connection), schema_name=schema_name, include_tables=include_tables
                 )
@@ -80,7 +82,11 @@ def introspect(
         where = f" in schema {schema_name!r}" if schema_name else ""
         raise SchemaError(f"database {shown_url} has no tables{where}")
     logger.info("introspected %s: %d tables and views", shown_url, len(tables))
-    return DatabaseSchema(tables=[r.table for r in tables], name=_database_name(sa_url))
+    return DatabaseSchema(
+        tables=[r.table for r in tables],
+        name=_database_name(sa_url),
+        qualifiers=[default_schema] if default_schema else [],
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -46,6 +46,11 @@ class Table(StrictModel):
 class DatabaseSchema(StrictModel):
     tables: list[Table] = Field(description="All tables the model may use.", min_length=1)
     name: str | None = Field(default=None, description="Database name, for M-Schema's header.")
+    qualifiers: list[str] = Field(
+        default_factory=list,
+        description="Schema or database names a query may use as a qualifier (the PostgreSQL schema, the "
+        "MySQL/MariaDB database, SQLite's 'main'), as the database spells them; empty when unknown.",
+    )
 
     def table(self, name: str) -> Table | None:
         lowered = name.lower()
