@@ -52,8 +52,8 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from text2sql.messages import first_line
+from text2sql.sql_functions import is_allowed_function
 from text2sql.strict import StrictModel
-from text2sql.validation import is_forbidden_function
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +302,8 @@ def _sqlite_authorizer(
 ) -> int:
     if action not in _SQLITE_ALLOWED_ACTIONS:
         return sqlite3.SQLITE_DENY
-    if action == sqlite3.SQLITE_FUNCTION and arg2 and is_forbidden_function(arg2):
+    # The same allow-list as validation, on the names SQLite itself resolves (LIKE runs like(), -> runs "->").
+    if action == sqlite3.SQLITE_FUNCTION and not (arg2 and is_allowed_function(arg2, "sqlite")):
         return sqlite3.SQLITE_DENY
     return sqlite3.SQLITE_OK
 

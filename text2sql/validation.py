@@ -6,8 +6,17 @@ The checks, in order:
 2. no MySQL/MariaDB executable comment (``/*! ... */``, ``/*M! ... */``): the server runs those, sqlglot skips them;
 3. it parses in the dialect, as exactly one statement (a trailing ``;`` and comments are fine);
 4. it is read-only: the root is SELECT, a set operation or WITH ... SELECT, and nowhere in the tree is there
-   a write, DDL, admin statement, ``SELECT ... INTO`` or a row lock, nor a function from `FORBIDDEN_FUNCTIONS`;
-5. with a schema, every table and column it references exists (case-insensitive), with close-match suggestions.
+   a write, DDL, admin statement, ``SELECT ... INTO``, a row lock or a MySQL/MariaDB variable (``@v``, ``@v := x``,
+   ``@@sysvar``: user variables keep state for the session's next statement, system variables read settings);
+5. every function it calls is on the dialect's allow-list (`text2sql.sql_functions`): an unknown function by
+   its name as written, a function sqlglot knows by the name it writes for it in that dialect (names sqlglot
+   writes inside such a call, e.g. JULIANDAY in SQLite's form of a date difference, come from its own fixed
+   templates). A call qualified by a schema is refused unless the schema is the dialect's built-in one
+   (``pg_catalog``) and the bare name is allowed;
+6. every schema or database qualifier it uses is one the schema exposes (`DatabaseSchema.qualifiers`), and it
+   reads no system catalogue (``pg_catalog``, ``information_schema``, ``mysql``, ``sqlite_master``, ...) that
+   the schema does not list. Without known qualifiers (a schema from DDL), only system catalogues are refused;
+7. with a schema, every table and column it references exists (case-insensitive), with close-match suggestions.
 
 `ValidationResult.sql` is the statement re-generated from the parse tree, without comments. Executing that text
 (rather than the raw input) means the database runs exactly what was checked. The database must still enforce
@@ -18,18 +27,21 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from typing import Literal
 
 import sqlglot
 from pydantic import Field
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect, Dialects
+from sqlglot.dialects.dialect import Dialect, Dialects, NormalizationStrategy
+from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.tokens import Token, TokenType
 
 from text2sql.schema.model import DatabaseSchema, Table
+from text2sql.sql_functions import BUILTIN_QUALIFIERS, is_allowed_function
 from text2sql.strict import StrictModel
 
 logger = logging.getLogger(__name__)
@@ -42,101 +54,12 @@ IssueCode = Literal[
     "multiple_statements",
     "not_read_only",
     "forbidden_function",
+    "forbidden_schema",
     "unknown_table",
     "unknown_column",
 ]
 
 SUPPORTED_DIALECTS: tuple[str, ...] = tuple(sorted(d.value for d in Dialects if d.value))
-
-# Functions refused anywhere in a statement, compared case-insensitively against the bare function name
-# (a schema prefix such as pg_catalog. does not hide it). An entry ending in "*" is a prefix.
-# Why each group is here:
-#   file system / server programs: pg_read_file, pg_ls_dir, lo_import, load_file, readfile, xp_cmdshell, ...
-#   outside connections: dblink*, openrowset, opendatasource, openquery
-#   dynamic SQL that escapes validation: query_to_xml, cursor_to_xml, duckdb query()
-#   side effects or server control: nextval, setval, set_config, pg_terminate_backend, pg_notify, ...
-#   denial of service: pg_sleep*, sleep, benchmark, advisory and named locks, replication waits
-#   environment / extension loading: getenv, load_extension, fts3_tokenizer (a known SQLite escape)
-# current_setting and randomblob stay allowed: read-only and bounded by the execution timeout.
-FORBIDDEN_FUNCTIONS: frozenset[str] = frozenset(
-    {
-        # PostgreSQL
-        "pg_read_file",
-        "pg_read_binary_file",
-        "pg_ls_*",
-        "pg_stat_file",
-        "pg_file_*",
-        "pg_logdir_ls",
-        "lo_*",
-        "pg_sleep*",
-        "dblink*",
-        "pg_terminate_backend",
-        "pg_cancel_backend",
-        "pg_reload_conf",
-        "pg_rotate_logfile",
-        "pg_promote",
-        "pg_switch_wal",
-        "pg_create_*",
-        "pg_drop_replication_slot",
-        "pg_replication_origin_*",
-        "pg_logical_emit_message",
-        "pg_backup_start",
-        "pg_backup_stop",
-        "pg_start_backup",
-        "pg_stop_backup",
-        "pg_advisory_*",
-        "pg_try_advisory_*",
-        "pg_notify",
-        "set_config",
-        "nextval",
-        "setval",
-        "query_to_xml",
-        "query_to_xml_and_xmlschema",
-        "query_to_xmlschema",
-        "cursor_to_xml",
-        "cursor_to_xmlschema",
-        "database_to_xml*",
-        "schema_to_xml*",
-        # MySQL / MariaDB
-        "load_file",
-        "sleep",
-        "benchmark",
-        "sys_exec",
-        "sys_eval",
-        "get_lock",
-        "release_lock",
-        "release_all_locks",
-        "master_pos_wait",
-        "source_pos_wait",
-        "master_gtid_wait",
-        "wait_for_executed_gtid_set",
-        # SQL Server
-        "xp_*",
-        "openrowset",
-        "opendatasource",
-        "openquery",
-        # SQLite (the last four come with the sqlite3 shell and some builds)
-        "load_extension",
-        "fts3_tokenizer",
-        "readfile",
-        "writefile",
-        "edit",
-        "fsdir",
-        # DuckDB: files, the environment, dynamic SQL
-        "read_*",
-        "parquet_*",
-        "glob",
-        "sniff_csv",
-        "getenv",
-        "query",
-        "query_table",
-        # Snowflake
-        "system$*",
-    }
-)
-
-_FORBIDDEN_EXACT = frozenset(name for name in FORBIDDEN_FUNCTIONS if not name.endswith("*"))
-_FORBIDDEN_PREFIXES = tuple(name[:-1] for name in FORBIDDEN_FUNCTIONS if name.endswith("*"))
 
 # Statements and clauses that write, change the schema or the session, lock rows, or run opaque commands.
 # exp.DDL and exp.DML cover CREATE/INSERT and UPDATE/DELETE/MERGE/COPY; exp.Command is sqlglot's fallback
@@ -206,12 +129,6 @@ def check_dialect(dialect: str) -> str:
     return name
 
 
-def is_forbidden_function(name: str) -> bool:
-    """Whether a function name (bare, any case) is on `FORBIDDEN_FUNCTIONS`."""
-    lowered = name.lower()
-    return lowered in _FORBIDDEN_EXACT or lowered.startswith(_FORBIDDEN_PREFIXES)
-
-
 def validate_sql(
     sql: str, *, dialect: str = "sqlite", schema: DatabaseSchema | None = None
 ) -> ValidationResult:
@@ -264,12 +181,14 @@ def validate_sql(
 
     statement = statements[0]
     first_word = next(t.text for t in tokens if t.token_type != TokenType.SEMICOLON).upper()
+    # One generation gives both the text that will run and the functions it calls.
+    normalised, written = _generate(statement, dialect_impl)
     errors = _read_only_issues(statement, first_word=first_word)
-    errors += _forbidden_function_issues(statement)
+    errors += _variable_issues(statement, dialect_impl)
+    errors += _function_issues(statement, written, dialect, dialect_impl)
+    errors += _qualifier_issues(statement, schema, dialect, dialect_impl)
     if schema is not None and not errors:
         errors += _schema_issues(statement, schema, dialect)
-
-    normalised = statement.sql(dialect=dialect, comments=False)
     return ValidationResult(valid=not errors, errors=errors, sql=normalised)
 
 
@@ -381,26 +300,250 @@ def _forbidden_node_description(node: exp.Expression) -> str:
     return f"{_statement_kind(node)}{where}"
 
 
-def _function_names(node: exp.Func) -> list[str]:
-    if isinstance(node, exp.Anonymous):
-        return [node.name]
-    return [*node.sql_names(), node.key]
+# --- variables (MySQL / MariaDB) ---------------------------------------------------------------------------
 
 
-def _forbidden_function_issues(statement: exp.Expression) -> list[ValidationIssue]:
-    found: list[str] = []
-    for func in statement.find_all(exp.Func):
-        for name in _function_names(func):
-            if is_forbidden_function(name) and name.lower() not in found:
-                found.append(name.lower())
-                break
-    return [
-        ValidationIssue(
-            code="forbidden_function",
-            message=f"function {name}() is not allowed (side effects, file/system access or denial of service)",
-        )
-        for name in found
-    ]
+def _variable_issues(statement: exp.Expression, dialect_impl: Dialect) -> list[ValidationIssue]:
+    # A user variable lives as long as the session, so one statement could leave state for the next (the
+    # executor also resets pooled sessions); a system variable (@@datadir, @@secure_file_priv) reads server
+    # settings. An answer to a question needs neither.
+    if not isinstance(dialect_impl, MySQL):
+        return []
+    state = "user variables keep state between requests"
+    messages: list[str] = []
+    for node in statement.walk():
+        if isinstance(node, exp.PropertyEQ):
+            message = (
+                f"assigning user variable {node.this.sql(dialect=dialect_impl)} (:=) is not allowed: {state}"
+            )
+        elif isinstance(node, exp.Parameter):
+            if isinstance(node.parent, exp.PropertyEQ) and node.arg_key == "this":
+                continue  # reported as the assignment
+            message = f"user variable {node.sql(dialect=dialect_impl)} is not allowed: {state}"
+        elif isinstance(node, exp.SessionParameter):
+            message = (
+                f"system variable {node.sql(dialect=dialect_impl)} is not allowed: it reads server settings"
+            )
+        else:
+            continue
+        if message not in messages:
+            messages.append(message)
+    return [ValidationIssue(code="not_read_only", message=m) for m in messages]
+
+
+# --- functions --------------------------------------------------------------------------------------------
+
+# How sqlglot writes a typed function in the dialect: a name and "(" (COUNT(*), DATE_TRUNC(...)), or one bare
+# word (CURRENT_USER). Any other text is syntax, not a call: CASE ..., a AND b, ARRAY[...], x ^ y.
+_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_$]*)\s*(\()?")
+
+
+def _function_issues(
+    statement: exp.Expression, written: list[tuple[exp.Func, str]], dialect: str, dialect_impl: Dialect
+) -> list[ValidationIssue]:
+    # Unknown functions are judged as written, wherever they are; typed ones as the dialect writes them.
+    judged = [(func, _anonymous_name(func, dialect_impl)) for func in statement.find_all(exp.Anonymous)]
+    judged += [(func, _written_name(func, text, dialect_impl)) for func, text in written]
+    issues: list[ValidationIssue] = []
+    for func, name in judged:
+        issue = _function_issue(func, name, dialect, dialect_impl)
+        if issue is not None and all(issue.message != known.message for known in issues):
+            issues.append(issue)
+    return issues
+
+
+def _function_issue(
+    func: exp.Func, name: str | None, dialect: str, dialect_impl: Dialect
+) -> ValidationIssue | None:
+    if name is None:
+        return None
+    qualifier = _call_qualifier(func)
+    if qualifier:
+        builtin = BUILTIN_QUALIFIERS.get(dialect, frozenset())
+        if not (len(qualifier) == 1 and any(_same_name(qualifier[0], b, dialect_impl) for b in builtin)):
+            shown = ".".join(part.sql(dialect=dialect_impl) for part in qualifier)
+            only = f" (only {', '.join(sorted(builtin))} may qualify a call)" if builtin else ""
+            return ValidationIssue(
+                code="forbidden_function",
+                message=f"function {shown}.{name}() is not allowed: a qualified call may run a user-defined "
+                f"function{only}",
+            )
+    # Judged as the database will look it up: a quoted name keeps its case where quoting makes it exact.
+    if name == name.lower() and is_allowed_function(name, dialect):
+        return None
+    return ValidationIssue(
+        code="forbidden_function", message=f"function {name}() is not on the allow-list for {dialect}"
+    )
+
+
+def _anonymous_name(func: exp.Anonymous, dialect_impl: Dialect, text: str | None = None) -> str:
+    this = func.this
+    if isinstance(this, exp.Identifier) and this.quoted and _quoting_is_exact(dialect_impl):
+        # Judge the quoted name as it will be sent: sqlglot upper-cases even a quoted name ("age"(d) becomes
+        # "AGE"(d)), and quoted, that is another function.
+        if text is None:
+            text = func.sql(dialect=dialect_impl, comments=False)
+        return dialect_impl.tokenize(text)[0].text
+    return func.name.lower()
+
+
+def _generate(statement: exp.Expression, dialect_impl: Dialect) -> tuple[str, list[tuple[exp.Func, str]]]:
+    """The statement as the dialect writes it (without comments), and each function node written, with its text.
+
+    Only what is written is called: CASE's branches are If nodes that T-SQL would write as IIF() on their own,
+    and MySQL's YEAR(d) holds a DATE(d) it never writes. Recording each node's text as the generator writes it
+    (rather than generating each node apart) finds exactly those, in time linear in the statement.
+    """
+    generator = dialect_impl.generator(comments=False)
+    written: list[tuple[exp.Func, str]] = []
+    plain_sql = generator.sql
+
+    def recording_sql(expression: object, key: str | None = None, comment: bool = True) -> str:
+        text = plain_sql(expression, key, comment)  # type: ignore[arg-type]
+        if key is None and isinstance(expression, exp.Func):
+            written.append((expression, text))
+        return text
+
+    generator.sql = recording_sql  # type: ignore[method-assign]
+    text = generator.generate(statement)  # on a copy: the generator rewrites the tree it is given
+    return text, written
+
+
+def _written_name(func: exp.Func, text: str, dialect_impl: Dialect) -> str | None:
+    if isinstance(func, exp.Anonymous):
+        return _anonymous_name(func, dialect_impl, text)
+    match = _CALL.match(text)
+    if match is None:
+        return None
+    if match.group(2) is None:
+        # One bare word is a call (CURRENT_USER), unless it is the text of an argument: a wrapper sqlglot
+        # writes as just its argument (a date column it would otherwise convert) is no call at all.
+        if match.end() != len(text):
+            return None
+        if any(arg.sql(dialect=dialect_impl, comments=False) == text for arg in func.iter_expressions()):
+            return None
+    return match.group(1).lower()
+
+
+def _call_qualifier(func: exp.Func) -> list[exp.Expression]:
+    """What qualifies a call: `pg_catalog` in pg_catalog.upper(x), or in FROM pg_catalog.generate_series(...)."""
+    parent = func.parent
+    if isinstance(parent, exp.Dot) and func.arg_key == "expression":
+        return _dot_parts(parent.this)
+    if isinstance(parent, exp.Table) and func.arg_key == "this":
+        return [part for part in (parent.args.get("catalog"), parent.args.get("db")) if part is not None]
+    return []
+
+
+def _dot_parts(node: exp.Expression) -> list[exp.Expression]:
+    if isinstance(node, exp.Dot):
+        return [*_dot_parts(node.this), *_dot_parts(node.expression)]
+    if isinstance(node, exp.Column):
+        return list(node.parts)
+    return [node]
+
+
+def _quoting_is_exact(dialect_impl: Dialect) -> bool:
+    # PostgreSQL folds unquoted names and keeps quoted ones: "UPPER"(x) is no built-in there. MySQL and SQLite
+    # look functions up case-insensitively, quoted or not.
+    return dialect_impl.NORMALIZATION_STRATEGY in (
+        NormalizationStrategy.LOWERCASE,
+        NormalizationStrategy.UPPERCASE,
+    )
+
+
+def _same_name(identifier: exp.Expression, name: str, dialect_impl: Dialect) -> bool:
+    """Whether an identifier names `name` (as the database spells it) under the dialect's case rules."""
+    if not isinstance(identifier, exp.Identifier):
+        return False
+    normalized = dialect_impl.normalize_identifier(identifier.copy()).name
+    if dialect_impl.NORMALIZATION_STRATEGY.name.startswith("CASE_INSENSITIVE"):
+        return normalized.lower() == name.lower()
+    return normalized == name
+
+
+# --- schema qualifiers and system catalogues ---------------------------------------------------------------
+
+# Qualifiers that name a system catalogue in any dialect. PostgreSQL reserves the pg_ prefix for its own
+# schemas (pg_catalog, pg_toast, pg_temp_N); SQLite's temp schema belongs to the connection, not to the data.
+_SYSTEM_QUALIFIERS = frozenset(
+    {"information_schema", "pg_catalog", "pg_toast", "mysql", "performance_schema", "sys"}
+)
+
+
+def _is_system_qualifier(lowered: str, dialect: str) -> bool:
+    if lowered in _SYSTEM_QUALIFIERS:
+        return True
+    if dialect == "postgres":
+        return lowered.startswith("pg_")
+    return dialect == "sqlite" and lowered == "temp"
+
+
+def _is_system_table(lowered: str, dialect: str) -> bool:
+    """Catalogue tables a query can name without a qualifier: pg_catalog is always on PostgreSQL's search
+    path; SQLite has sqlite_master/sqlite_schema, sqlite_stat*, dbstat, sqlite_stmt and pragma_* tables."""
+    if dialect == "postgres":
+        return lowered.startswith("pg_")
+    if dialect == "sqlite":
+        return lowered.startswith(("sqlite_", "pragma_")) or lowered == "dbstat"
+    return False
+
+
+def _qualifier_issues(
+    statement: exp.Expression, schema: DatabaseSchema | None, dialect: str, dialect_impl: Dialect
+) -> list[ValidationIssue]:
+    cte_names = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    messages: list[str] = []
+    for node in statement.find_all(exp.Table, exp.Column):
+        if isinstance(node, exp.Table) and not isinstance(node.this, exp.Identifier):
+            continue  # a table function: judged with the functions
+        found = _reference_issue(node, schema, dialect, dialect_impl, cte_names)
+        if found is not None and found not in messages:
+            messages.append(found)
+    return [ValidationIssue(code="forbidden_schema", message=m) for m in messages]
+
+
+def _reference_issue(
+    node: exp.Table | exp.Column,
+    schema: DatabaseSchema | None,
+    dialect: str,
+    dialect_impl: Dialect,
+    cte_names: set[str],
+) -> str | None:
+    word = "database" if isinstance(dialect_impl, MySQL) else "schema"
+    qualifiers = schema.qualifiers if schema is not None else []
+    name = node.name if isinstance(node, exp.Table) else node.table
+    catalog, db = node.args.get("catalog"), node.args.get("db")
+    if catalog is not None and qualifiers:
+        # catalog.schema.table: the catalog must be the database we are connected to. (Without known
+        # qualifiers, e.g. BigQuery's project.dataset.table from DDL, nothing is known to compare with.)
+        current = schema.name if schema is not None else None
+        if current is None or not _same_name(catalog, current, dialect_impl):
+            only = f"; only {current!r} is" if current else ""
+            return f"database {catalog.name!r} is not exposed{only}"
+    if catalog is not None and _is_system_qualifier(catalog.name.lower(), dialect):
+        return f"database {catalog.name!r} is a system catalogue and is not exposed"
+    if db is not None:
+        system = _is_system_qualifier(db.name.lower(), dialect)
+        what = f"{word} {db.name!r}" + (" is a system catalogue and" if system else "")
+        if qualifiers:
+            if not any(_same_name(db, q, dialect_impl) for q in qualifiers):
+                return f"{what} is not exposed; only {_listed(qualifiers)}"
+        elif system and (schema is None or schema.table(f"{db.name}.{name}") is None):
+            return f"{what} is not exposed"
+    if isinstance(node, exp.Table):
+        lowered = node.name.lower()
+        if _is_system_table(lowered, dialect) and lowered not in cte_names:
+            if schema is None or _schema_table(schema, node) is None:
+                return f"table {node.name!r} is a system catalogue and is not exposed"
+    return None
+
+
+def _listed(names: list[str]) -> str:
+    quoted = [repr(n) for n in names]
+    if len(quoted) == 1:
+        return f"{quoted[0]} is"
+    return f"{', '.join(quoted[:-1])} and {quoted[-1]} are"
 
 
 # --- identifiers against the schema -----------------------------------------------------------------------
