@@ -360,6 +360,10 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "accuracy.json")
     parser.add_argument("--port", type=int, default=8766, help="HTTP port of this run's Serve app")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads per model (2 when running one model)")
+    parser.add_argument(
+        "--seed", type=int, default=None,
+        help="the models' sampling seed, so that repair rounds and votes repeat exactly (compare runs with bench.compare_sql)",
+    )
     add_dataset_flags(parser, "spider", "sql-eval")
     args = parser.parse_args()
     data_dirs = {
@@ -370,7 +374,9 @@ def main() -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
     databases = database_config(args.suites, **data_dirs)
-    base_url = start_bench_app(args.models, databases, port=args.port, name="accuracy", threads=args.threads)
+    base_url = start_bench_app(
+        args.models, databases, port=args.port, name="accuracy", threads=args.threads, seed=args.seed
+    )
     gold = GoldCache(databases)
 
     def run_model(model: str) -> None:

@@ -12,15 +12,18 @@ from deployments.builder import build_app
 from deployments.embedded_models import ensure_embedded_model
 
 
-def bench_app_args(models: list[str], databases: dict[str, dict], *, threads: int) -> dict:
+def bench_app_args(models: list[str], databases: dict[str, dict], *, threads: int, seed: int | None = None) -> dict:
     """Every benchmark asks the same app: a long context for big schemas, one request at a time per model."""
     return {
         "default_model": models[0],
-        "databases": databases,
+        # Benchmarks read the local servers as their administrators (sql-eval's PostgreSQL databases): allowed here.
+        "databases": {name: {"allow_privileged_account": True, **config} for name, config in databases.items()},
+        # The no-repair variant sends 'validate': false with 'execute': true; keys are off here.
+        "auth": {"allow_unvalidated_execution": True},
         "models": [
             {
                 "name": model, "source": str(ensure_embedded_model(model)),
-                "engine": {"n_ctx": 8192, "n_threads": threads}, "generation": {"max_tokens": 384},
+                "engine": {"n_ctx": 8192, "n_threads": threads}, "generation": {"max_tokens": 384, "seed": seed},
                 "ray_actor_options": {"num_cpus": 1}, "max_ongoing_requests": 1,
             }
             for model in models
@@ -29,7 +32,7 @@ def bench_app_args(models: list[str], databases: dict[str, dict], *, threads: in
 
 
 def start_bench_app(
-    models: list[str], databases: dict[str, dict], *, port: int, name: str, threads: int = 1
+    models: list[str], databases: dict[str, dict], *, port: int, name: str, threads: int = 1, seed: int | None = None
 ) -> str:
     """Start Ray and the app, wait until /health says every model is up, and return its base URL."""
     import ray
@@ -39,7 +42,7 @@ def start_bench_app(
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     base_url = f"http://127.0.0.1:{port}"
-    serve.run(build_app(bench_app_args(models, databases, threads=threads)), name=name, route_prefix="/", blocking=False)
+    serve.run(build_app(bench_app_args(models, databases, threads=threads, seed=seed)), name=name, route_prefix="/", blocking=False)
     while True:
         try:
             if requests.get(f"{base_url}/health", timeout=10).status_code == 200:

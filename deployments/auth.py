@@ -48,6 +48,11 @@ class AuthSettings(StrictModel):
         default_factory=list, description="Admin keys for /v1/admin/*; separate from the user keys."
     )
 
+    allow_unvalidated_execution: bool = Field(
+        default=False,
+        description="With no keys configured, let requests run SQL with 'validate': false; with keys, only admin keys may.",
+    )
+
     @model_validator(mode="after")
     def _names_unique(self) -> AuthSettings:
         names = [k.name for k in [*self.api_keys, *self.admin_keys]]
@@ -80,6 +85,9 @@ class KeyChecker:
         self._users = [(k.name, k.resolve().encode()) for k in settings.api_keys]
         self._admins = [(k.name, k.resolve().encode()) for k in settings.admin_keys]
         self.enabled = settings.enabled
+
+    def is_admin(self, key_name: str) -> bool:
+        return any(name == key_name for name, _ in self._admins)
 
     def check(self, path: str, authorization: str | None) -> str:
         """The key's name for a request to `path`; raises 401/403 when the key does not open it."""
