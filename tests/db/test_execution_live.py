@@ -641,3 +641,182 @@ def test_mysql_errors_never_show_the_password(mysql_table: ServerTable) -> None:
     with pytest.raises(ExecutionError) as denied:
         execute_read_only(wrong, "SELECT 1")
     assert "s3cret-Passw0rd" not in str(denied.value)
+
+
+# --- byte budget ------------------------------------------------------------------------------------------
+
+
+def json_bytes(rows: list[list[object]]) -> int:
+    """What `bytes` counts: each row as compact UTF-8 JSON plus one separator."""
+    return sum(len(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()) + 1 for row in rows)
+
+
+def assert_cut_by_bytes(url: str, sql: str, *, max_bytes: int, first_rows: list[list[object]]) -> None:
+    everything = execute_read_only(url, sql, max_rows=ROWS, max_bytes=10**9)
+    assert everything.truncated_by is None and everything.bytes == json_bytes(everything.rows)
+    result = execute_read_only(url, sql, max_rows=ROWS, max_bytes=max_bytes)
+    assert result.truncated and result.truncated_by == "bytes"
+    assert result.rows[: len(first_rows)] == first_rows
+    assert result.rows == everything.rows[: result.row_count]  # a prefix, in order
+    assert result.bytes == json_bytes(result.rows) <= max_bytes
+    # It stopped at the first row that would not fit, not earlier.
+    assert result.bytes + json_bytes([everything.rows[result.row_count]]) > max_bytes
+
+
+def test_sqlite_rows_stop_at_the_byte_budget(sqlite_db: SqliteDb) -> None:
+    sql = "SELECT id, name FROM items ORDER BY id"
+    assert_cut_by_bytes(sqlite_db.url, sql, max_bytes=1000, first_rows=[[1, "item 1"], [2, "item 2"]])
+    by_rows = execute_read_only(sqlite_db.url, sql, max_rows=10, max_bytes=10**6)
+    assert by_rows.truncated_by == "rows" and by_rows.row_count == 10
+    nothing = execute_read_only(sqlite_db.url, sql, max_bytes=0)
+    assert nothing.rows == [] and nothing.truncated_by == "bytes"
+    empty = execute_read_only(sqlite_db.url, "SELECT id FROM items WHERE id < 0", max_bytes=0)
+    assert empty.rows == [] and not empty.truncated and empty.truncated_by is None and empty.bytes == 0
+
+
+@pytest.mark.parametrize(
+    "sql", ["SELECT zeroblob(200000000)", "SELECT replace(hex(zeroblob(300000000)), '00', 'abc')"]
+)
+def test_sqlite_one_huge_value_fails_at_once_naming_the_byte_limit(sqlite_db: SqliteDb, sql: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(QueryFailed, match=f"larger than the {16 * 1024 * 1024} byte limit"):
+        execute_read_only(sqlite_db.url, sql, timeout_s=1.0)
+    assert time.monotonic() - started < 1.0
+
+
+def test_sqlite_value_within_the_length_limit_but_over_the_budget_is_cut(sqlite_db: SqliteDb) -> None:
+    # 3 MB of blob is 6 MB of hex: under SQLite's 4 MB length limit, over the 4 MB budget.
+    result = execute_read_only(sqlite_db.url, "SELECT 1, zeroblob(3000000)", max_bytes=4_000_000)
+    assert result.rows == [] and result.truncated_by == "bytes"
+
+
+def test_sqlite_small_budget_still_allows_long_intermediate_values(sqlite_db: SqliteDb) -> None:
+    # group_concat builds ~90 KB before length() shrinks it: the length limit never drops below 1 MiB.
+    result = execute_read_only(sqlite_db.url, "SELECT length(group_concat(name)) > 80000 FROM items", max_bytes=100)
+    assert result.rows == [[1]]
+
+
+def test_postgres_rows_stop_at_the_byte_budget(pg_table: ServerTable) -> None:
+    sql = f"SELECT id, name, photo FROM {pg_table.name} ORDER BY id"
+    assert_cut_by_bytes(pg_table.url, sql, max_bytes=2000, first_rows=[[1, "item 1", "0x01"]])
+    assert execute_read_only(pg_table.url, "SELECT 1").rows == [[1]]  # the pool is still healthy
+
+
+def test_postgres_huge_values_are_refused_by_the_budget(pg_table: ServerTable) -> None:
+    for sql in (
+        "SELECT repeat('x', 5000000)",
+        "SELECT ARRAY[repeat('x', 3000000), repeat('y', 3000000)]",  # each element under, together over
+        "SELECT decode(repeat('ab', 3000000), 'hex')",
+        "SELECT jsonb_build_object('a', repeat('x', 5000000))",
+        "SELECT ROW(1, repeat('x', 5000000))",
+    ):
+        result = execute_read_only(pg_table.url, sql, max_bytes=4_000_000)
+        assert result.rows == [] and result.truncated_by == "bytes", sql
+    # Small values of the same types are returned as they always were.
+    small = execute_read_only(pg_table.url, "SELECT ARRAY['a', 'b'], jsonb_build_object('a', 'x')", max_bytes=1000)
+    assert small.rows == [[["a", "b"], {"a": "x"}]]
+
+
+def test_mysql_rows_stop_at_the_byte_budget(mysql_table: ServerTable) -> None:
+    sql = f"SELECT id, name, photo FROM {mysql_table.name} ORDER BY id"
+    assert_cut_by_bytes(mysql_table.url, sql, max_bytes=2000, first_rows=[[1, "item 1", "0x01"]])
+    assert execute_read_only(mysql_table.url, f"SELECT COUNT(*) FROM {mysql_table.name}").rows == [[ROWS]]
+
+
+def test_mysql_value_over_max_allowed_packet_is_null(mysql_table: ServerTable) -> None:
+    # The server's own cap on one value: REPEAT past max_allowed_packet returns NULL (with a warning).
+    assert execute_read_only(mysql_table.url, "SELECT REPEAT('x', 100000000)").rows == [[None]]
+    result = execute_read_only(mysql_table.url, "SELECT REPEAT('x', 5000000)", max_bytes=4_000_000)
+    assert result.rows == [] and result.truncated_by == "bytes"
+
+
+# --- memory: the attacks of the security review, measured in a fresh process ----------------------------
+
+# Peak RSS growth allowed while one attack runs with the default 16 MiB budget. SQLite and MariaDB cap a single
+# value themselves (length limit, max_allowed_packet), so what remains is a row or two near the budget and their
+# JSON. PostgreSQL caps nothing: libpq holds a 100 MB row about twice over while reading it (input buffer and
+# result) before it can be measured, so its bound is 2.5 times the value.
+MEMORY_BOUND_MB = {"sqlite": 200, "postgres": 250, "mysql": 200}
+MEASURE = """
+import json, sys, time
+from pathlib import Path
+from text2sql.execution import ExecutionError, execute_read_only
+
+def status_mb(field):
+    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+url, sql, timeout_s = sys.argv[1], sys.argv[2], float(sys.argv[3])
+execute_read_only(url, "SELECT 1")  # drivers imported, pool and libraries warm
+Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from the current RSS
+before = status_mb("VmRSS")
+started = time.monotonic()
+try:
+    result = execute_read_only(url, sql, timeout_s=timeout_s)
+    outcome = f"{result.row_count} rows, {result.bytes} bytes, truncated by {result.truncated_by}"
+except ExecutionError as e:
+    outcome = f"{type(e).__name__}: {e}"
+elapsed = time.monotonic() - started
+print(json.dumps({"growth_mb": status_mb("VmHWM") - before, "elapsed_s": elapsed, "outcome": outcome}))
+"""
+MEMORY_ATTACKS = [
+    pytest.param("sqlite", "SELECT zeroblob(200000000)", id="sqlite-zeroblob"),
+    pytest.param("sqlite", "SELECT replace(hex(zeroblob(300000000)), '00', 'abc')", id="sqlite-replace"),
+    pytest.param("sqlite", "SELECT zeroblob(16000000)", id="sqlite-blob-under-the-length-limit"),
+    pytest.param(
+        "sqlite",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r LIMIT 1000) SELECT n, zeroblob(100000) FROM r",
+        id="sqlite-many-rows",
+    ),
+    pytest.param("postgres", "SELECT repeat('x', 100000000)", id="postgres-repeat"),
+    pytest.param("postgres", "SELECT repeat('x', 100000) FROM generate_series(1, 1000)", id="postgres-many-rows"),
+    pytest.param("mysql", "SELECT REPEAT('x', 100000000)", id="mysql-repeat"),
+    pytest.param("mysql", "SELECT REPEAT('x', 16000000)", id="mysql-repeat-under-max-allowed-packet"),
+    pytest.param(
+        "mysql",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 1000) SELECT REPEAT('x', 100000) FROM r",
+        id="mysql-many-rows",
+    ),
+]
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="measures peak memory through Linux's /proc")
+@pytest.mark.parametrize(("backend", "sql"), MEMORY_ATTACKS)
+def test_attack_stays_within_memory_and_time(backend: str, sql: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    if backend == "sqlite":
+        path = tmp_path / "empty.db"
+        sqlite3.connect(path).close()
+        url = f"sqlite:///{path}"
+    else:
+        url = PG_URL if backend == "postgres" else MYSQL_URL
+        reachable_admin_engine(url, "TEXT2SQL_TEST_PG_URL" if backend == "postgres" else "TEXT2SQL_TEST_MYSQL_URL")
+    timeout_s = 5.0
+    repo = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [sys.executable, "-c", MEASURE, url, sql, str(timeout_s)], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    measured = json.loads(run.stdout.strip().splitlines()[-1])
+    print(f"{backend}: {sql[:60]} -> {measured}")
+    assert measured["growth_mb"] < MEMORY_BOUND_MB[backend], measured
+    assert measured["elapsed_s"] < timeout_s + SLACK_S, measured
+    assert "rows" in measured["outcome"] or "byte limit" in measured["outcome"] or "time limit" in measured["outcome"]
+
+
+# --- MariaDB / MySQL sessions -----------------------------------------------------------------------------
+
+
+def test_mysql_user_variables_do_not_reach_the_next_query(mysql_table: ServerTable) -> None:
+    dispose_engines()  # one fresh pool: every call below reuses its one connection
+    first_id = execute_read_only(mysql_table.url, "SELECT CONNECTION_ID()").rows[0][0]
+    for _ in range(5):
+        # Bypassing validation, as a compromised model's SQL would reach the database without it.
+        assert execute_read_only(mysql_table.url, "SELECT @v := 42").rows == [[42]]
+        assert execute_read_only(mysql_table.url, "SELECT @v").rows == [[None]]
+    assert execute_read_only(mysql_table.url, "SELECT CONNECTION_ID()").rows == [[first_id]], "the pool was not reused"
+    # The reset leaves the session as pymysql set it up: UTF-8 and no autocommit.
+    result = execute_read_only(mysql_table.url, "SELECT 'ünïcødé ✓', @@character_set_client, @@autocommit")
+    assert result.rows == [["ünïcødé ✓", "utf8mb4", 0]]

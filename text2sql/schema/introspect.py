@@ -2,7 +2,8 @@
 
 Everything here only reads: SQLite files are opened read-only (`mode=ro`), PostgreSQL and MySQL
 sessions are set to read-only transactions with a statement timeout, and sample queries are plain
-SELECTs with a LIMIT. Messages and logs show the URL with its password masked.
+SELECTs with a LIMIT. Messages and logs show the URL with every secret masked (`text2sql.db_urls`: the
+password, secret query parameters such as ``?password=`` or ``?sslpassword=``, secrets inside ``options``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, Inspector, make_url
+from sqlalchemy.engine import URL, Connection, Inspector
 from sqlalchemy.engine.reflection import ObjectKind
 from sqlalchemy.pool import NullPool
 
+from text2sql.db_urls import masked_url, parse_url, scrub
 from text2sql.messages import first_line
 from text2sql.schema.errors import SchemaError
 from text2sql.schema.model import Column, DatabaseSchema, ForeignKey, SampleValue, Table
@@ -54,7 +56,7 @@ def introspect(
     if sample_values < 0:
         raise ValueError(f"sample_values must be >= 0, got {sample_values!r}")
     sa_url = _parse_url(url)
-    shown_url = sa_url.render_as_string(hide_password=True)
+    shown_url = masked_url(sa_url)
     engine = _create_engine(_read_only_sqlite(sa_url), shown_url)
     try:
         try:
@@ -95,8 +97,8 @@ def introspect(
 
 def _parse_url(url: str) -> URL:
     try:
-        return make_url(url)
-    except sa.exc.ArgumentError:
+        return parse_url(url)
+    except ValueError:
         # The message must not echo the URL: it may hold a password.
         raise SchemaError(
             "not a valid SQLAlchemy database URL (expected e.g. postgresql://user@host/db)"
@@ -355,14 +357,9 @@ def _json_safe_sample(value: Any) -> SampleValue:
 
 
 def _reason(error: BaseException, url: URL) -> str:
-    """The driver's own message (first line), with the URL's password masked should it appear."""
+    """The driver's own message (first line), with every secret of the URL masked should it appear."""
     original = getattr(error, "orig", None) or error
-    text = first_line(original)
-    password = url.password
-    if password:
-        for form in {str(password), quote_plus(str(password)), quote(str(password), safe="")}:
-            text = text.replace(form, "***")
-    return text
+    return first_line(scrub(str(original), url)) or type(original).__name__
 
 
 def _database_name(url: URL) -> str | None:
