@@ -35,7 +35,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import Tokenizer, TokenType
 
-from text2sql.validation import check_dialect
+from text2sql.dialects import check_dialect
 
 logger = logging.getLogger(__name__)
 

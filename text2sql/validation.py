@@ -31,15 +31,15 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Literal
 
-import sqlglot
 from pydantic import Field
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect, Dialects, NormalizationStrategy
+from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.dialects.mysql import MySQL
-from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
+from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.tokens import Token, TokenType
 
+from text2sql.dialects import check_dialect
 from text2sql.schema.model import DatabaseSchema, Table
 from text2sql.sql_functions import BUILTIN_QUALIFIERS, is_allowed_function
 from text2sql.strict import StrictModel
@@ -59,7 +59,6 @@ IssueCode = Literal[
     "unknown_column",
 ]
 
-SUPPORTED_DIALECTS: tuple[str, ...] = tuple(sorted(d.value for d in Dialects if d.value))
 
 # Statements and clauses that write, change the schema or the session, lock rows, or run opaque commands.
 # exp.DDL and exp.DML cover CREATE/INSERT and UPDATE/DELETE/MERGE/COPY; exp.Command is sqlglot's fallback
@@ -119,14 +118,6 @@ class ValidationResult(StrictModel):
         description="The statement re-generated from its parse tree in the dialect, without comments; "
         "the input unchanged when it does not parse."
     )
-
-
-def check_dialect(dialect: str) -> str:
-    """The dialect name, lower-cased, or a ValueError listing the supported ones."""
-    name = dialect.strip().lower()
-    if name not in SUPPORTED_DIALECTS:
-        raise ValueError(f"unknown SQL dialect {dialect!r}; expected one of: {', '.join(SUPPORTED_DIALECTS)}")
-    return name
 
 
 def validate_sql(
@@ -190,25 +181,6 @@ def validate_sql(
     if schema is not None and not errors:
         errors += _schema_issues(statement, schema, dialect)
     return ValidationResult(valid=not errors, errors=errors, sql=normalised)
-
-
-def transpile_sql(sql: str, *, source: str, target: str) -> str:
-    """One statement from `source` dialect to `target`; ValueError naming the problem when that fails."""
-    source, target = check_dialect(source), check_dialect(target)
-    try:
-        statements = sqlglot.transpile(
-            sql, read=source, write=target, pretty=False, unsupported_level=ErrorLevel.RAISE
-        )
-    except SqlglotError as e:
-        raise ValueError(f"cannot transpile from {source} to {target}: {e}") from e
-    except RecursionError as e:
-        raise ValueError(f"cannot transpile from {source} to {target}: the SQL is nested too deeply") from e
-    statements = [s for s in statements if s.strip()]
-    if len(statements) != 1:
-        raise ValueError(
-            f"cannot transpile from {source} to {target}: expected one statement, got {len(statements)}"
-        )
-    return statements[0]
 
 
 # --- text and comments -------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ class SqlGenerateRequest(StrictModel):
     def _dialect_known(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from text2sql.validation import check_dialect
+        from text2sql.dialects import check_dialect
 
         try:
             return check_dialect(value)

@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 
 import text2sql.validation as validation
+from text2sql.dialects import SUPPORTED_DIALECTS, transpile_sql
 from text2sql.schema.introspect import introspect
 from text2sql.schema.model import Column, DatabaseSchema, Table
 from text2sql.sql_functions import GENERIC, MYSQL, POSTGRES, SQL_FORMS, SQLITE
 from text2sql.validation import (
-    SUPPORTED_DIALECTS,
     ValidationResult,
     is_allowed_function,
-    transpile_sql,
     validate_sql,
 )
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from text2sql.dialects import transpiled
 from text2sql.execution import ExecutionError, QueryResult, QueryTimeout, execute_read_only
 from text2sql.extraction import extract_sql
 from text2sql.pipeline.budget import ByteBudget
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.verdict import is_unsafe
 from text2sql.schema import DatabaseSchema
-from text2sql.validation import ValidationResult, transpile_sql, validate_sql
+from text2sql.validation import ValidationResult, validate_sql
 
 
 @dataclass(frozen=True)
@@ -100,16 +101,14 @@ def _execute(outcome: CandidateOutcome, sql: str, target: ExecutionTarget, budge
             target.url, sql, max_rows=target.max_rows, timeout_s=target.timeout_s, max_bytes=remaining
         )
         budget.spend(outcome.result.bytes)
+        if outcome.result.truncated_by == "bytes":
+            budget.exhaust()
     except ExecutionError as e:
         outcome.fail(
             "execute", f"the database refused the query: {e}", "timeout" if isinstance(e, QueryTimeout) else "execution_failed"
         )
     finally:
         outcome.execute_ms = (time.perf_counter() - started) * 1000
-
-
-def transpiled(sql: str, source: str, target: str) -> str:
-    return sql if source == target else transpile_sql(sql, source=source, target=target)
 
 
 def issues_text(validation: ValidationResult) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from text2sql.pipeline.candidate import transpiled
+from text2sql.dialects import transpiled
 from text2sql.prompts import HistoryTurn
 from text2sql.schema import DatabaseSchema
 from text2sql.schema.render import render_ddl, render_mschema

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from text2sql.dialects import generation_dialect
 from text2sql.extraction import extract_sql
 from text2sql.pipeline.answer import Attempt, SqlAnswer, Timings, Usage
 from text2sql.pipeline.budget import ByteBudget
@@ -91,16 +92,14 @@ def plan_task(
 ) -> Plan:
     """Everything decided before the model is asked; training renders its examples from the same plan."""
     template = get_template(model.prompt_template)
-    # Write in the model family's own dialect when it has one, else in the database's (so execution runs
-    # what the model wrote), else in the requested one; then transpile.
-    generation_dialect = template.native_dialect or context.database_dialect or context.dialect
+    writes = generation_dialect(native=template.native_dialect, database=context.database_dialect, requested=context.dialect)
     dialects = Dialects(
-        generation=generation_dialect, answer=context.dialect, execution=context.database_dialect or context.dialect
+        generation=writes, answer=context.dialect, execution=context.database_dialect or context.dialect
     )
     capped, dropped = cap_history(
         task.history, max_turns=settings.max_history_turns, max_tokens=settings.max_history_tokens
     )
-    history = history_in_dialect(capped, source=context.dialect, target=generation_dialect)
+    history = history_in_dialect(capped, source=context.dialect, target=writes)
     max_tokens = task.max_tokens or model.generation.max_tokens
     # A follow-up ("what about France?") needs the tables of the turns it follows.
     topic = " ".join([*(t.question for t in history), task.question])
@@ -120,7 +119,7 @@ def plan_task(
     )
     constrained = task.constrained if task.constrained is not None else model.constrained_decoding
     if constrained and prompt_schema.schema is not None and grammar_for is not None:
-        sampling = sampling.model_copy(update={"grammar": grammar_for(prompt_schema.schema, generation_dialect)})
+        sampling = sampling.model_copy(update={"grammar": grammar_for(prompt_schema.schema, writes)})
     max_repairs = (task.max_repairs if task.max_repairs is not None else settings.max_repairs) if task.validate_sql else 0
     return Plan(
         template=template, dialects=dialects, history=history, history_dropped=dropped, prompt_schema=prompt_schema,

@@ -13,24 +13,6 @@ from pydantic import Field, model_validator
 
 from text2sql.strict import StrictModel
 
-# Names the model understands better than sqlglot's dialect ids.
-DIALECT_DISPLAY_NAMES = {
-    "sqlite": "SQLite",
-    "postgres": "PostgreSQL",
-    "mysql": "MySQL",
-    "duckdb": "DuckDB",
-    "bigquery": "BigQuery",
-    "snowflake": "Snowflake",
-    "tsql": "T-SQL (SQL Server)",
-    "oracle": "Oracle",
-    "trino": "Trino",
-    "spark": "Spark SQL",
-}
-
-
-def dialect_display_name(dialect: str) -> str:
-    return DIALECT_DISPLAY_NAMES.get(dialect.lower(), dialect)
-
 
 class ChatMessage(StrictModel):
     role: Literal["system", "user", "assistant"] = Field(description="Who speaks.")

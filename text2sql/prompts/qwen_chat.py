@@ -10,6 +10,7 @@ continues the chat after it. Without history this is one user turn, exactly as b
 
 from __future__ import annotations
 
+from text2sql.dialects import dialect_display_name
 from text2sql.prompts.base import (
     ChatMessage,
     HistoryTurn,
@@ -17,7 +18,6 @@ from text2sql.prompts.base import (
     PromptTemplate,
     RenderedPrompt,
     RepairContext,
-    dialect_display_name,
 )
 
 SYSTEM_PROMPT = (

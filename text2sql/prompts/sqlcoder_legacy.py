@@ -14,13 +14,13 @@ to write. Without history the section is absent and the prompt is the published 
 
 from __future__ import annotations
 
+from text2sql.dialects import dialect_display_name
 from text2sql.prompts.base import (
     HistoryTurn,
     PromptInput,
     PromptTemplate,
     RenderedPrompt,
     bullet_lines,
-    dialect_display_name,
     repair_bullets,
 )
 

@@ -16,13 +16,13 @@ oldest first, the prompt keeps its trained form, and a repair still follows as t
 
 from __future__ import annotations
 
+from text2sql.dialects import dialect_display_name
 from text2sql.prompts.base import (
     HistoryTurn,
     PromptInput,
     PromptTemplate,
     RenderedPrompt,
     bullet_lines,
-    dialect_display_name,
     repair_bullets,
 )
 

@@ -17,6 +17,7 @@ and the message is the published one.
 
 from __future__ import annotations
 
+from text2sql.dialects import dialect_display_name
 from text2sql.prompts.base import (
     ChatMessage,
     HistoryTurn,
@@ -24,7 +25,6 @@ from text2sql.prompts.base import (
     PromptTemplate,
     RenderedPrompt,
     RepairContext,
-    dialect_display_name,
 )
 
 USER_PROMPT = (
