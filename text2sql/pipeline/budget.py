@@ -27,3 +27,8 @@ class ByteBudget:
     def spend(self, used: int) -> None:
         with self._lock:
             self._used += max(0, used)
+
+    def exhaust(self) -> None:
+        """A result was cut at the budget: what is left would not hold another row worth having."""
+        with self._lock:
+            self._used = max(self._used, self.total)
