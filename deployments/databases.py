@@ -34,6 +34,12 @@ class DatabaseConfig(StrictModel):
         default=300.0, ge=0, description="Re-introspect after this long; null caches until refreshed."
     )
     include_tables: list[str] | None = Field(default=None, description="Only these tables; null means all.")
+    allow_privileged_account: bool = Field(
+        default=False,
+        description="Execute even when the database account can do more than read (PostgreSQL superuser or "
+        "pg_read_server_files, MySQL FILE or write grants, ...): logged and shown as a warning in GET /v1/databases. "
+        "By default such a database is refused for execution; see docs/read-only-accounts.md.",
+    )
 
     @model_validator(mode="after")
     def _one_url_source(self) -> DatabaseConfig:

@@ -53,6 +53,20 @@ class UnsafeSql(ApiError):
     error_type = "unsafe_sql"
 
 
+class PrivilegedAccount(ApiError):
+    """`execute` named a database whose account can do more than read, and its config does not allow that."""
+
+    status_code = 403
+    error_type = "privileged_account"
+
+
+class AccountUnchecked(ApiError):
+    """`execute` named a database whose account could not be checked yet (unreachable): retry later."""
+
+    status_code = 503
+    error_type = "database_unavailable"
+
+
 class UpstreamTimeout(ApiError):
     status_code = 504
     error_type = "timeout_error"

@@ -21,6 +21,7 @@ from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
 from deployments.auth import ANONYMOUS, KeyChecker
 from deployments.config import AppConfig
+from deployments.database_accounts import DatabaseAccounts
 from deployments.errors import (
     ApiError,
     ModelNotFound,
@@ -113,6 +114,8 @@ class Ingress:
         self._created = int(time.time())
         self.metrics = IngressMetrics()
         self.schemas = SchemaResolver(config.databases)
+        self.accounts = DatabaseAccounts(config.databases)
+        self.accounts.check_in_background()
         self.keys = KeyChecker(config.auth)
         app.state.ingress = self
 
@@ -193,8 +196,15 @@ class Ingress:
 
     @app.get("/v1/databases")
     async def list_databases(self) -> JSONResponse:
+        # Right after start the background check may still be running: wait for it rather than show "unchecked".
+        await asyncio.to_thread(self.accounts.check_unchecked)
         databases = [
-            {"name": name, "dialect": self.schemas.config(name).dialect(), "description": self.schemas.config(name).description}
+            {
+                "name": name,
+                "dialect": self.schemas.config(name).dialect(),
+                "description": self.schemas.config(name).description,
+                **self.accounts.listing(name),
+            }
             for name in self.schemas.names
         ]
         return JSONResponse({"object": "list", "data": databases})

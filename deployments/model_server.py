@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from deployments.config import ModelConfig, PipelineSettings
+from deployments.database_accounts import DatabaseAccounts
 from deployments.databases import DatabaseConfig
 from deployments.engines.base import Engine
 from deployments.engines.factory import build_engine
@@ -38,6 +39,9 @@ class ModelServer:
     ) -> None:
         self._config = config
         self._databases = databases or {}
+        # Which databases' accounts can do more than read: checked in the background, refused on before generating.
+        self._accounts = DatabaseAccounts(self._databases)
+        self._accounts.check_in_background()
         self._pipeline = pipeline or PipelineSettings()
         self._requests_served = 0
         if engine is None:
@@ -69,6 +73,8 @@ class ModelServer:
         self, request: SqlGenerateRequest, resolved: ResolvedSchema, sent_at: float
     ) -> SqlGenerateResponse:
         self._requests_served += 1
+        if request.execute and request.database in self._databases:
+            await asyncio.to_thread(self._accounts.ensure_may_execute, request.database)
         return await generate_sql(
             self._engine,
             self._config,

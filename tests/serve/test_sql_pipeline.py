@@ -77,10 +77,12 @@ def databases(tmp_path_factory):
 @pytest.fixture(scope="module")
 def base_url(ray_serve, embedded_model_path, databases) -> str:
     configured = {"chinook": {"url": f"sqlite:///{databases['chinook']}", "max_rows": 1000, "timeout_s": 2}}
+    # The servers here are reached as their superuser and root: allowed on purpose, so the attacks below meet the
+    # other layers with nothing but them in the way (the account check is tested in tests/db/test_privileges_live.py).
     if databases["pg"]:
-        configured["shop_pg"] = {"url": databases["pg"], "timeout_s": 2, "schema_ttl_s": None}
+        configured["shop_pg"] = {"url": databases["pg"], "timeout_s": 2, "schema_ttl_s": None, "allow_privileged_account": True}
     if databases["mysql"]:
-        configured["shop_mysql"] = {"url": databases["mysql"], "timeout_s": 2}
+        configured["shop_mysql"] = {"url": databases["mysql"], "timeout_s": 2, "allow_privileged_account": True}
     model = {"engine": {"n_ctx": 4096, "n_threads": 1}, "max_ongoing_requests": 1}
     args = {
         "default_model": REAL,
@@ -302,9 +304,11 @@ def test_request_errors(base_url):
 
 def test_databases_listing_and_schema_refresh(base_url, databases):
     listing = requests.get(f"{base_url}/v1/databases", timeout=30).json()["data"]
-    assert {"name": "chinook", "dialect": "sqlite", "description": None} in listing
+    assert {"name": "chinook", "dialect": "sqlite", "description": None, "privileged": False, "warnings": []} in listing
     if not databases["pg"]:
         pytest.skip("PostgreSQL unreachable")
+    shop_pg = next(d for d in listing if d["name"] == "shop_pg")
+    assert shop_pg["privileged"] is True and "allow_privileged_account is true" in shop_pg["warnings"][0]
     before = requests.get(f"{base_url}/v1/databases/shop_pg/schema", timeout=30).json()
     assert [t["name"] for t in before["tables"]] == ["orders"]
     engine = sa.create_engine(databases["pg"], poolclass=NullPool)
