@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from deployments.databases import DatabaseConfig, DatabaseConfigError
+from deployments.databases import BUILTIN_DATABASES, DatabaseConfig, DatabaseConfigError
 from deployments.errors import AccountUnchecked, PrivilegedAccount
 from text2sql.privileges import DOCS, AccountCheckError, AccountReport, check_account
 
@@ -44,7 +44,10 @@ class DatabaseAccounts:
             if cached is None:
                 config = self._databases[name]
                 try:
-                    cached = self._check(config.resolve_url())
+                    # The bundled samples are SQLite files, opened read-only: nothing to build or check.
+                    cached = AccountReport(backend="sqlite") if config.url in BUILTIN_DATABASES else self._check(
+                        config.resolve_url()
+                    )
                 except (AccountCheckError, DatabaseConfigError) as e:
                     self._errors[name] = str(e)
                     raise

@@ -120,6 +120,13 @@ def test_unset_url_environment_variable_is_unchecked(monkeypatch: pytest.MonkeyP
         accounts.ensure_may_execute("shop")
 
 
+def test_bundled_sample_needs_no_check() -> None:
+    checks = Checks({})
+    accounts = DatabaseAccounts({"chinook": DatabaseConfig(url="builtin:chinook")}, check=checks)
+    accounts.ensure_may_execute("chinook")
+    assert checks.calls == [] and accounts.listing("chinook") == {"privileged": False, "warnings": []}
+
+
 def test_config_field_defaults_to_refusing() -> None:
     assert DatabaseConfig(url="sqlite:///x.db").allow_privileged_account is False
     config = parse_app_config(
