@@ -34,6 +34,11 @@ class SqlGenerateRequest(StrictModel):
         default=True, alias="validate", description="Check the SQL with sqlglot against the schema; repair failures."
     )
     max_repairs: int | None = Field(default=None, ge=0, le=5, description="Override the app's max_repairs.")
+    fix_identifiers: bool | None = Field(
+        default=None,
+        description="Fix unambiguous identifier slips (a real column on the wrong alias, case or separators) "
+        "without a model call; default: the app's pipeline.fix_identifiers.",
+    )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
     constrained: bool | None = Field(
         default=None, description="Grammar-constrained decoding to the schema's identifiers; default: the model's."

@@ -23,6 +23,7 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
         history=request.history,
         validate_sql=request.validate_sql,
         max_repairs=request.max_repairs,
+        fix_identifiers=request.fix_identifiers,
         n=request.n,
         constrained=request.constrained,
         max_tokens=request.max_tokens,

@@ -8,16 +8,20 @@ extract -> validate (sqlglot: one read-only statement, allowed functions and sch
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from text2sql.dialects import transpiled
 from text2sql.execution import ExecutionError, QueryResult, QueryTimeout, execute_read_only
 from text2sql.extraction import extract_sql
 from text2sql.pipeline.budget import ByteBudget
+from text2sql.pipeline.fixes import fix_identifiers as fix_identifiers_in
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.verdict import is_unsafe
 from text2sql.schema import DatabaseSchema
 from text2sql.validation import ValidationResult, validate_sql
+
+# Only name slips are fixed without the model; anything unsafe or unparseable goes back to it (or is refused).
+_FIXABLE = frozenset({"unknown_column", "unknown_table"})
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class CandidateOutcome:
     validated: bool = False
     result: QueryResult | None = None
     execute_ms: float = 0.0
+    fixes: list[str] = field(default_factory=list)  # identifier slips fixed without a model call
 
     @property
     def ok(self) -> bool:
@@ -57,6 +62,7 @@ def check_candidate(
     target: ExecutionTarget | None = None,
     budget: ByteBudget | None = None,
     round_index: int = 0,
+    fix_identifiers: bool = True,
 ) -> CandidateOutcome:
     """Judge one reply; blocking (it may run a query), so async callers use a worker thread."""
     extracted = extract_sql(reply)
@@ -65,6 +71,8 @@ def check_candidate(
         return outcome.fail("extract", "the model's reply contains no SQL query")
     if validate:
         validation = validate_sql(extracted, dialect=dialects.generation, schema=schema)
+        if not validation.valid and fix_identifiers and schema is not None:
+            validation = _with_fixed_identifiers(validation, outcome, dialect=dialects.generation, schema=schema)
         if not validation.valid:
             return outcome.fail("validate", issues_text(validation), validation.errors[0].code)
         outcome.validated = schema is not None
@@ -88,6 +96,23 @@ def check_candidate(
     if target is not None:
         _execute(outcome, execution_sql, target, budget or ByteBudget(target.max_bytes))
     return outcome
+
+
+def _with_fixed_identifiers(
+    validation: ValidationResult, outcome: CandidateOutcome, *, dialect: str, schema: DatabaseSchema
+) -> ValidationResult:
+    """Validation again after unambiguous identifier fixes, when names were all that was wrong."""
+    if any(issue.code not in _FIXABLE for issue in validation.errors):
+        return validation
+    fixed = fix_identifiers_in(validation.sql, dialect=dialect, schema=schema)
+    if fixed is None:
+        return validation
+    sql, fixes = fixed
+    revalidated = validate_sql(sql, dialect=dialect, schema=schema)
+    if revalidated.valid:
+        outcome.fixes = [fix.describe() for fix in fixes]
+        return revalidated
+    return validation
 
 
 def _execute(outcome: CandidateOutcome, sql: str, target: ExecutionTarget, budget: ByteBudget) -> None:

@@ -49,6 +49,7 @@ class Plan:
     sampling: SamplingParams
     n: int
     max_repairs: int
+    fix_identifiers: bool
     notes: list[str]
 
 
@@ -124,6 +125,7 @@ def plan_task(
     return Plan(
         template=template, dialects=dialects, history=history, history_dropped=dropped, prompt_schema=prompt_schema,
         sampling=sampling, n=n, max_repairs=max_repairs,
+        fix_identifiers=task.fix_identifiers if task.fix_identifiers is not None else settings.fix_identifiers,
         notes=_notes(task, context, settings, dropped=dropped, prompt_schema=prompt_schema),
     )
 
@@ -157,7 +159,8 @@ async def _rounds(
             outcomes.append(outcome)
             totals.attempts.append(
                 Attempt(  # type: ignore[arg-type]
-                    round=round_index, sql=outcome.extracted, stage=outcome.stage, error=outcome.error, code=outcome.code
+                    round=round_index, sql=outcome.extracted, stage=outcome.stage, error=outcome.error,
+                    code=outcome.code, fixes=outcome.fixes,
                 )
             )
         if any(o.ok for o in outcomes):
@@ -205,6 +208,7 @@ async def _generate_and_check(
         target=context.target,
         budget=budget,
         round_index=round_index,
+        fix_identifiers=plan.fix_identifiers,
     )
     totals.execute_ms += outcome.execute_ms
     return outcome

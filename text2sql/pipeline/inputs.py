@@ -39,6 +39,9 @@ class SqlTask(StrictModel):
     history: list[HistoryTurn] = Field(default_factory=list, description="Earlier turns, oldest first.")
     validate_sql: bool = Field(default=True, description="Check the SQL with sqlglot and repair failures.")
     max_repairs: int | None = Field(default=None, ge=0, description="Repair rounds; default from the pipeline.")
+    fix_identifiers: bool | None = Field(
+        default=None, description="Fix unambiguous identifier slips without a model call; default from the pipeline."
+    )
     n: int = Field(default=1, ge=1, description="Candidates per round; > 1 votes by result.")
     constrained: bool | None = Field(default=None, description="Grammar-constrained decoding; default: the model's.")
     max_tokens: int | None = Field(default=None, gt=0, description="Generation cap; default: the model's.")

@@ -26,6 +26,11 @@ class ModelProfile(StrictModel):
 
 class PipelineSettings(StrictModel):
     max_repairs: int = Field(default=2, ge=0, le=5, description="Re-prompts with the error after a failed attempt.")
+    fix_identifiers: bool = Field(
+        default=True,
+        description="Before a re-prompt, requalify a real column used on the wrong alias and fix case, quoting and "
+        "separator slips in names, when exactly one schema name fits; no model call.",
+    )
     max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
     repair_temperature: float = Field(
         default=0.3, ge=0, le=2,

@@ -1,0 +1,153 @@
+"""Deterministic fixes for identifier slips, tried before any re-prompt: no model call, and only when unambiguous.
+
+- A real column on the wrong alias (`T2.weight` where T2 is Has_Pet and only Pets has `weight`): requalified
+  with the one source in the same query level that has it.
+- A column or table spelled with other case, quoting or separators (`PetAge` for `pet_age`, `"Song Name"` for
+  `Song_Name`): renamed to the one schema name that matches after folding case and dropping non-alphanumerics.
+
+A fix is kept only when the whole statement then validates; the caller re-validates.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from text2sql.schema import DatabaseSchema, Table
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IdentifierFix:
+    before: str
+    after: str
+
+    def describe(self) -> str:
+        return f"{self.before} -> {self.after}"
+
+
+def fold(name: str) -> str:
+    """A name with case, quoting and separators folded away: `Pet_Age`, `"pet age"` and `PetAge` are equal."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def fix_identifiers(sql: str, *, dialect: str, schema: DatabaseSchema) -> tuple[str, list[IdentifierFix]] | None:
+    """`sql` with its unambiguous identifier slips fixed, and what was changed; None when nothing was fixable."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+        fixes = _fix_tables(tree, schema) + _fix_columns(tree, schema)
+    except (SqlglotError, RecursionError, ValueError, KeyError, AttributeError, TypeError) as e:
+        logger.debug("no identifier fix: %s", e)
+        return None
+    if not fixes:
+        return None
+    return tree.sql(dialect=dialect, comments=False), fixes
+
+
+def _fix_tables(tree: exp.Expression, schema: DatabaseSchema) -> list[IdentifierFix]:
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    fixes = []
+    for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier) or table.db or table.name.lower() in ctes:
+            continue
+        if schema.table(table.name) is not None:
+            continue
+        matches = [t.name for t in schema.tables if fold(t.name) == fold(table.name)]
+        if len(matches) == 1:
+            fixes.append(IdentifierFix(table.name, matches[0]))
+            table.set("this", exp.to_identifier(matches[0], quoted=_needs_quotes(matches[0])))
+    return fixes
+
+
+def _fix_columns(tree: exp.Expression, schema: DatabaseSchema) -> list[IdentifierFix]:
+    fixes: list[IdentifierFix] = []
+    seen: set[int] = set()
+    for scope in traverse_scope(tree):
+        tables = _tables_by_alias(scope, schema)
+        if tables is None:
+            continue  # a subquery or table function in FROM: its columns cannot be checked here
+        aliases = _select_aliases(scope)
+        for column in scope.columns:
+            if id(column) in seen or isinstance(column.this, exp.Star):
+                continue
+            seen.add(id(column))
+            fix = _fix_column(column, tables, aliases)
+            if fix is not None:
+                fixes.append(fix)
+    return fixes
+
+
+def _fix_column(column: exp.Column, tables: dict[str, Table], aliases: set[str]) -> IdentifierFix | None:
+    name, qualifier = column.name, column.table
+    before = column.sql()
+    if qualifier:
+        own = tables.get(qualifier.lower())
+        if own is None or own.column(name) is not None:
+            return None
+        exact = [alias for alias, table in tables.items() if table.column(name) is not None]
+        if len(exact) == 1:
+            column.set("table", exp.to_identifier(_original_alias(column, exact[0])))
+            return IdentifierFix(before, column.sql())
+        # Spelled differently: its own table first, then any one source in this query level.
+        for candidates in ({qualifier.lower(): own}, tables):
+            found = _folded_matches(name, candidates)
+            if len(found) == 1:
+                return _rename(column, *found[0], before=before, requalify=True)
+        return None
+    if name.lower() in aliases or any(t.column(name) is not None for t in tables.values()):
+        return None
+    found = _folded_matches(name, tables)
+    if len(found) != 1:
+        return None
+    return _rename(column, *found[0], before=before, requalify=len(tables) > 1)
+
+
+def _folded_matches(name: str, tables: dict[str, Table]) -> list[tuple[str, str]]:
+    return [(alias, c.name) for alias, t in tables.items() for c in t.columns if fold(c.name) == fold(name)]
+
+
+def _rename(column: exp.Column, alias: str, real: str, *, before: str, requalify: bool) -> IdentifierFix:
+    column.set("this", exp.to_identifier(real, quoted=_needs_quotes(real)))
+    if requalify:
+        column.set("table", exp.to_identifier(_original_alias(column, alias)))
+    return IdentifierFix(before, column.sql())
+
+
+def _tables_by_alias(scope: Scope, schema: DatabaseSchema) -> dict[str, Table] | None:
+    tables: dict[str, Table] = {}
+    for alias, source in scope.sources.items():
+        if not isinstance(source, exp.Table) or not isinstance(source.this, exp.Identifier):
+            return None
+        table = schema.table(source.name)
+        if table is None:
+            return None
+        tables[alias.lower()] = table
+    return tables
+
+
+def _select_aliases(scope: Scope) -> set[str]:
+    expression = scope.expression
+    if not isinstance(expression, exp.Select):
+        return set()
+    return {s.alias.lower() for s in expression.selects if isinstance(s, exp.Alias) and s.alias}
+
+
+def _original_alias(column: exp.Column, lowered: str) -> str:
+    """The alias as the query spells it (the scope keys it as written; lookups here are lower-cased)."""
+    scope_root = column.find_ancestor(exp.Select)
+    if scope_root is not None:
+        for table in scope_root.find_all(exp.Table):
+            if table.alias_or_name.lower() == lowered:
+                return table.alias_or_name
+    return lowered
+
+
+def _needs_quotes(name: str) -> bool:
+    return not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)
