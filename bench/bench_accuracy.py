@@ -15,7 +15,7 @@ introspected live, and `execute: true`; the returned rows are compared with the 
   sqleval-sqlite   the same 100 in their SQLite form, on SQLite files transpiled from the dumps
   chinook          our own questions over the bundled Chinook database (bench/data/chinook_questions.jsonl)
 Variants: default (validation + repair), no-repair (validate: false), constrained (GBNF grammar), n5
-(five candidates, vote by result). Matching follows sql-eval (text2sql/accuracy.py).
+(five candidates, vote by result), no-fix (no deterministic identifier fixes before a re-prompt). Matching follows sql-eval (text2sql/accuracy.py).
 
 Writes bench/results/accuracy.json (one entry per model x suite x variant, merged across runs),
 per-question details in bench/results/accuracy/, and the table in BENCHMARKS.md.
@@ -48,6 +48,7 @@ VARIANTS = {
     "no-repair": {"validate": False},
     "constrained": {"constrained": True},
     "n5": {"n": 5},
+    "no-fix": {"fix_identifiers": False},
 }
 _results_lock = threading.Lock()
 
@@ -266,7 +267,7 @@ def save(result: dict, path: Path) -> None:
         update_benchmarks_section("accuracy", render_table(data))
 
 
-VARIANT_ORDER = ("default", "no-repair", "constrained", "n5")
+VARIANT_ORDER = ("default", "no-fix", "no-repair", "constrained", "n5")
 
 
 def largest_runs(runs: list[dict]) -> list[dict]:
