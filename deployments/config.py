@@ -82,6 +82,17 @@ class ModelConfig(StrictModel):
     constrained_decoding: bool = Field(
         default=False, description="Restrict generation to the schema's identifiers with a grammar (llama_cpp)."
     )
+    max_tokens_limit: PositiveInt = Field(
+        default=1024,
+        description="Most tokens a request may ask for (max_tokens, max_completion_tokens); more is a 400. "
+        "generation.max_tokens must not exceed it.",
+    )
+    generation_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Longest one generation may run before it is stopped (504). Keep it below "
+        "ingress.request_timeout_s: otherwise the ingress gives up first (504) and cancels the generation.",
+    )
 
     @field_validator("source")
     @classmethod
@@ -95,6 +106,14 @@ class ModelConfig(StrictModel):
         if value not in TEMPLATE_IDS:
             raise ValueError(f"unknown prompt_template {value!r}; known: {', '.join(TEMPLATE_IDS)}")
         return value
+
+    @model_validator(mode="after")
+    def _default_max_tokens_within_limit(self) -> ModelConfig:
+        if self.generation.max_tokens > self.max_tokens_limit:
+            raise ValueError(
+                f"generation.max_tokens ({self.generation.max_tokens}) exceeds max_tokens_limit ({self.max_tokens_limit})"
+            )
+        return self
 
 
 class RequestLimits(StrictModel):

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deployments.engines.base import EngineError, PromptTooLong
+from deployments.engines.base import EmptyPrompt, EngineError, GenerationTimeout, PromptTooLong
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,14 @@ class UpstreamTimeout(ApiError):
     error_type = "timeout_error"
 
 
+# Engine errors whose message is meant for the client: (status, type, param). Any other is a 500.
+_ENGINE_ERRORS: dict[type[EngineError], tuple[int, str, str | None]] = {
+    PromptTooLong: (400, "invalid_request_error", "messages"),
+    EmptyPrompt: (400, "invalid_request_error", "prompt"),
+    GenerationTimeout: (504, "timeout_error", None),
+}
+
+
 def as_api_error(exc: Exception) -> ApiError:
     """Serve's own overload signals, as our 503s with a Retry-After header."""
     from ray.serve.exceptions import BackPressureError
@@ -115,10 +123,11 @@ def exception_to_response(exc: BaseException) -> JSONResponse:
 
     if isinstance(exc, BackPressureError | DeploymentUnavailableError):
         return exception_to_response(as_api_error(exc))
-    if isinstance(exc, PromptTooLong):
-        # Ray re-raises the replica's exception as a subclass of its cause; keep only our message.
-        message = str(getattr(exc, "cause", None) or exc).strip().splitlines()[-1]
-        return error_response(400, message, error_type="invalid_request_error", param="messages")
+    for engine_error, (status, error_type, param) in _ENGINE_ERRORS.items():
+        if isinstance(exc, engine_error):
+            # Ray re-raises the replica's exception as a subclass of its cause; keep only our message.
+            message = str(getattr(exc, "cause", None) or exc).strip().splitlines()[-1]
+            return error_response(status, message, error_type=error_type, param=param)
 
     if isinstance(exc, ActorDiedError | ActorUnavailableError):
         logger.warning("model replica unavailable: %r", exc)

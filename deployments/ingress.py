@@ -47,6 +47,7 @@ from deployments.schema_resolver import SchemaResolver
 logger = logging.getLogger(__name__)
 
 INGRESS_DEPLOYMENT_NAME = "Text2SQLIngress"
+_END_OF_STREAM = object()
 # Validation codes that mean the SQL would do more than read: refused with a 422, never a 200.
 UNSAFE_CODES = frozenset({"not_read_only", "forbidden_function", "multiple_statements", "executable_comment"})
 
@@ -143,10 +144,15 @@ class Ingress:
         return name, handle
 
     async def _call(self, method: Any, *args: Any) -> Any:
+        response = method.remote(*args, time.time())
         try:
-            return await asyncio.wait_for(method.remote(*args, time.time()), self.config.ingress.request_timeout_s)
+            return await asyncio.wait_for(response, self.config.ingress.request_timeout_s)
         except asyncio.TimeoutError as e:
+            response.cancel()  # stop the model's work too, not only our wait for it
             raise self._timeout() from e
+        except asyncio.CancelledError:
+            response.cancel()  # the client went away
+            raise
         except (BackPressureError, DeploymentUnavailableError) as e:
             # Serve installs its own plain-text handlers for these; answer in our JSON instead.
             raise as_api_error(e) from e
@@ -158,6 +164,23 @@ class Ingress:
     def _check_size(field: str, size: int, limit: int) -> None:
         if size > limit:
             raise PayloadTooLarge(f"{field} has {size} characters; the limit is {limit}", param=field)
+
+    def _check_max_tokens(self, name: str, body: Any) -> None:
+        """Refuse a token budget over the model's cap here, before any replica works on it."""
+        limit = next(m.max_tokens_limit for m in self.config.models if m.name == name)
+        for field in ("max_tokens", "max_completion_tokens"):
+            requested = getattr(body, field, None)
+            if requested is not None and requested > limit:
+                raise ApiError(
+                    f"{field} is {requested}, above the limit of {limit} for model {name!r} (max_tokens_limit)",
+                    param=field,
+                )
+
+    @staticmethod
+    def _check_not_blank(field: str, texts: list[str]) -> None:
+        # An empty prompt leaves llama.cpp nothing to continue from.
+        if not any(text.strip() for text in texts):
+            raise ApiError(f"{field} is empty or only whitespace; there is nothing to answer", param=field)
 
     def _record_usage(self, model: str, usage: Any) -> None:
         self.metrics.record_tokens(
@@ -177,6 +200,7 @@ class Ingress:
         self._check_size("history", history, limits.max_history_chars)
         started = time.perf_counter()
         name, handle = self._route(request, body.model)
+        self._check_max_tokens(name, body)
         # Introspection may hit the database (on a cache miss): keep the event loop free.
         resolved = await asyncio.to_thread(self.schemas.resolve, body)
         result: SqlGenerateResponse = await self._call(handle.generate_sql, body, resolved)
@@ -226,15 +250,18 @@ class Ingress:
     async def chat_completions(self, request: Request, body: ChatCompletionRequest) -> Response:
         total = sum(len(m.content) for m in body.messages)
         self._check_size("messages", total, self.config.limits.max_prompt_chars)
+        self._check_not_blank("messages", [m.content for m in body.messages])
         return await self._openai(request, body, method="chat", stream_method="stream_chat")
 
     @app.post("/v1/completions")
     async def completions(self, request: Request, body: CompletionRequest) -> Response:
         self._check_size("prompt", len(body.prompt), self.config.limits.max_prompt_chars)
+        self._check_not_blank("prompt", [body.prompt])
         return await self._openai(request, body, method="complete", stream_method="stream_complete")
 
     async def _openai(self, request: Request, body: Any, *, method: str, stream_method: str) -> Response:
         name, handle = self._route(request, body.model)
+        self._check_max_tokens(name, body)
         if body.stream:
             return await self._stream(name, getattr(handle.options(stream=True), stream_method), body)
         result = await self._call(getattr(handle, method), body)
@@ -243,26 +270,25 @@ class Ingress:
 
     async def _stream(self, name: str, method: Any, body: Any) -> Response:
         generator = method.remote(body, time.time())
+        # The whole stream, not just its first chunk, has request_timeout_s.
+        deadline = time.monotonic() + self.config.ingress.request_timeout_s
         # Wait for the first chunk before answering 200, so a full queue or a failed model is a
         # proper error status rather than an error inside an already-started stream.
         try:
-            first = await asyncio.wait_for(generator.__anext__(), self.config.ingress.request_timeout_s)
-        except StopAsyncIteration:
-            first = None
+            first = await self._next_chunk(generator, deadline)
         except (BackPressureError, DeploymentUnavailableError) as e:
             raise as_api_error(e) from e
-        except asyncio.TimeoutError as e:
-            generator.cancel()
-            raise self._timeout() from e
 
         async def events() -> AsyncIterator[str]:
             finished = False
+            chunk = first
             try:
-                async for chunk in _prepend(first, generator):
+                while chunk is not _END_OF_STREAM:
                     if isinstance(chunk, UsageInfo):  # the model's accounting, not part of the client's stream
                         self._record_usage(name, chunk)
                     else:
                         yield f"data: {chunk}\n\n"
+                    chunk = await self._next_chunk(generator, deadline)
                 finished = True
             except Exception as e:  # the stream has started: report in-band, as OpenAI does
                 error = exception_to_response(e)
@@ -275,6 +301,18 @@ class Ingress:
         return StreamingResponse(
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         )
+
+    async def _next_chunk(self, generator: Any, deadline: float) -> Any:
+        try:
+            return await asyncio.wait_for(generator.__anext__(), max(0.0, deadline - time.monotonic()))
+        except StopAsyncIteration:
+            return _END_OF_STREAM
+        except asyncio.TimeoutError as e:
+            generator.cancel()  # stop the model's work too, not only our wait for it
+            raise self._timeout() from e
+        except asyncio.CancelledError:
+            generator.cancel()  # the client went away
+            raise
 
     @app.get("/v1/models", response_model=ModelList)
     async def list_models(self) -> ModelList:
@@ -307,13 +345,6 @@ class Ingress:
 # at import time: replicas import this module afresh, and a rewrite done in the builder's process
 # would not reach the app object they use.
 IngressASGI = serve.ingress(app)(Ingress)
-
-
-async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    if first is not None:
-        yield first
-    async for item in rest:
-        yield item
 
 
 def _model_deployment_statuses(serve: Any, model_names: list[str]) -> dict[str, str]:

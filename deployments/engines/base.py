@@ -66,6 +66,14 @@ class PromptTooLong(EngineError):
     """The prompt and max_tokens do not fit the model's context window: the client's to fix (400)."""
 
 
+class EmptyPrompt(EngineError):
+    """The prompt tokenizes to nothing, so there is nothing to generate from: the client's to fix (400)."""
+
+
+class GenerationTimeout(EngineError):
+    """The generation ran past the model's time limit and was stopped (504)."""
+
+
 class AdapterNotSupported(EngineError):
     """This backend cannot load LoRA adapters."""
 
@@ -76,7 +84,8 @@ class Engine(ABC):
         """Load weights. Called once, in the replica, before any request."""
 
     @abstractmethod
-    async def generate(self, request: GenerationRequest) -> GenerationOutput: ...
+    async def generate(self, request: GenerationRequest) -> GenerationOutput:
+        """Generate to the end; a cancelled call stops the generation before it returns."""
 
     @abstractmethod
     def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:

@@ -22,5 +22,6 @@ def build_engine(config: ModelConfig) -> Engine:
             n_batch=settings.n_batch,
             use_mmap=settings.use_mmap,
             chat_format=settings.chat_format,
+            generation_timeout_s=config.generation_timeout_s,
         )
     raise ValueError(f"backend {config.backend!r} is not available")

@@ -1,27 +1,37 @@
 """llama.cpp engine (llama-cpp-python) for GGUF models on CPU.
 
 One `Llama` instance is not safe to call from two threads at once (it aborts the process with a
-GGML_ASSERT), so every generation holds `_generation_lock`. Generation runs in a worker thread so
-the replica's event loop keeps answering health checks and accepting cancellations.
+GGML_ASSERT or crashes it), so every generation holds `_generation_lock`. Generation runs in a worker
+thread so the replica's event loop keeps answering health checks and accepting cancellations.
+
+A cancelled request cannot kill its thread, so the lock is held until the thread has really finished:
+llama.cpp checks a stop flag after every generated token (reading the prompt runs to its end), and
+cancellation and the time limit set it (`_exclusive_generation`, shared by the plain and the
+streaming paths).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from deployments.engines.base import (
+    EmptyPrompt,
     Engine,
     EngineError,
     FinishReason,
     GenerationChunk,
     GenerationOutput,
     GenerationRequest,
+    GenerationTimeout,
     PromptTooLong,
 )
 from deployments.engines.llama_cpp_grammar import GrammarGuard
@@ -41,11 +51,17 @@ class LlamaCppEngine(Engine):
         n_batch: int = 512,
         use_mmap: bool = True,
         chat_format: str | None = None,
+        generation_timeout_s: float | None = None,
     ) -> None:
         self._model_path = model_path
+        self._generation_timeout_s = generation_timeout_s
+        threads = n_threads or max(1, os.cpu_count() or 1)
         self._options: dict[str, Any] = {
             "n_ctx": n_ctx,
-            "n_threads": n_threads or max(1, os.cpu_count() or 1),
+            "n_threads": threads,
+            # llama-cpp-python reads prompts on every core by default; beside other replicas on the
+            # same cores its threads spin against theirs, and a prompt takes several times longer.
+            "n_threads_batch": threads,
             "n_batch": n_batch,
             "use_mmap": use_mmap,
             "chat_format": chat_format,
@@ -65,7 +81,7 @@ class LlamaCppEngine(Engine):
             raise EngineError("backend llama_cpp needs llama-cpp-python: pip install 'text2sql-serve[llamacpp]'") from e
         logger.info("loading %s with %s", self._model_path, self._options)
         try:
-            self._llama = await asyncio.to_thread(Llama, str(self._model_path), **self._options)
+            self._llama = await asyncio.to_thread(_stoppable(Llama), str(self._model_path), **self._options)
         except (ValueError, RuntimeError) as e:  # llama-cpp-python raises these for unreadable GGUFs
             raise EngineError(f"llama.cpp could not load {self._model_path.name}: {e}") from e
 
@@ -73,8 +89,9 @@ class LlamaCppEngine(Engine):
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     async def generate(self, request: GenerationRequest) -> GenerationOutput:
-        async with self._generation_lock:
-            result = await asyncio.to_thread(self._call, request, False)
+        async with self._exclusive_generation() as generation:
+            generation.start(self._call, request, False, generation)
+            result = await generation.result()
         choice = result["choices"][0]
         text = choice["message"]["content"] if request.messages is not None else choice["text"]
         usage = result["usage"]
@@ -88,50 +105,55 @@ class LlamaCppEngine(Engine):
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        stop_requested = threading.Event()
 
-        def produce() -> None:
+        def produce(generation: _Generation) -> None:
             try:
-                pieces: Iterator[dict[str, Any]] = self._call(request, True)
+                pieces: Iterator[dict[str, Any]] = self._call(request, True, generation)
                 for piece in pieces:
-                    if stop_requested.is_set():
-                        break
                     loop.call_soon_threadsafe(queue.put_nowait, piece)
             except Exception as e:  # handed to the consumer, which raises it in the replica
                 loop.call_soon_threadsafe(queue.put_nowait, e)
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, _END_OF_STREAM)
 
-        async with self._generation_lock:
-            producer = loop.run_in_executor(None, produce)
+        async with self._exclusive_generation() as generation:
+            generation.start(produce, generation)
             completion_tokens = 0
+            while (piece := await queue.get()) is not _END_OF_STREAM and not generation.timed_out:
+                if isinstance(piece, EngineError):
+                    raise piece
+                if isinstance(piece, Exception):
+                    raise EngineError(f"llama.cpp failed while streaming: {piece}") from piece
+                choice = piece["choices"][0]
+                text = _streamed_text(choice, chat=request.messages is not None)
+                if text:
+                    completion_tokens += 1  # llama.cpp streams one token per piece
+                finish = choice.get("finish_reason")
+                if text or finish:
+                    yield GenerationChunk(text=text, finish_reason=_finish_reason(finish) if finish else None)
+            await generation.result()  # raises when the time limit cut the stream short
+            yield GenerationChunk(
+                prompt_tokens=self._prompt_tokens_after(completion_tokens),
+                completion_tokens=completion_tokens,
+            )
+
+    @asynccontextmanager
+    async def _exclusive_generation(self) -> AsyncIterator[_Generation]:
+        """Hold the lock from before a worker thread starts until it has finished, whatever happens to the request."""
+        async with self._generation_lock:
+            generation = _Generation(self._generation_timeout_s)
             try:
-                while (piece := await queue.get()) is not _END_OF_STREAM:
-                    if isinstance(piece, EngineError):
-                        raise piece
-                    if isinstance(piece, Exception):
-                        raise EngineError(f"llama.cpp failed while streaming: {piece}") from piece
-                    choice = piece["choices"][0]
-                    text = _streamed_text(choice, chat=request.messages is not None)
-                    if text:
-                        completion_tokens += 1  # llama.cpp streams one token per piece
-                    finish = choice.get("finish_reason")
-                    if text or finish:
-                        yield GenerationChunk(text=text, finish_reason=_finish_reason(finish) if finish else None)
-                await producer
-                yield GenerationChunk(
-                    prompt_tokens=self._prompt_tokens_after(completion_tokens),
-                    completion_tokens=completion_tokens,
-                )
+                yield generation
             finally:
-                stop_requested.set()  # client went away or we are done: let the thread finish
-                await producer
+                # Done, failed, cancelled or the client left: the next generation must not start while
+                # this thread still runs on the same Llama, or the process crashes.
+                await generation.stop_and_wait()
 
     async def check_health(self) -> None:
         if self._llama is None:
             raise EngineError("llama.cpp model is not loaded")
 
-    def _call(self, request: GenerationRequest, stream: bool) -> Any:
+    def _call(self, request: GenerationRequest, stream: bool, generation: _Generation) -> Any:
         if self._llama is None:
             raise EngineError("llama.cpp model is not loaded")
         sampling = request.sampling
@@ -154,6 +176,8 @@ class LlamaCppEngine(Engine):
             except ValueError as e:
                 raise EngineError(str(e)) from e
             common["logits_processor"] = LogitsProcessorList([guard])
+        # Bound now, when each call builds its generator, and checked after every token.
+        self._llama.stop_check = generation.should_stop
         try:
             if request.messages is not None:
                 messages = [m.model_dump() for m in request.messages]
@@ -165,6 +189,7 @@ class LlamaCppEngine(Engine):
                 raise PromptTooLong(f"{e}; shorten the prompt or lower max_tokens") from e
             raise
         finally:
+            self._llama.stop_check = None
             if guard is not None and not stream:  # a stream's guard goes with its generator
                 guard.close()
 
@@ -172,6 +197,9 @@ class LlamaCppEngine(Engine):
         # Templates such as sqlcoder-llama3 spell out <|begin_of_text|>; adding the model's own BOS
         # as well would show the model two.
         tokens = self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        if not tokens:
+            # llama.cpp would assert (n_tokens > 0) and take the process down.
+            raise EmptyPrompt("the prompt is empty: it has no tokens to continue from")
         bos = self._llama.token_bos()
         if self._llama.metadata.get("tokenizer.ggml.add_bos_token", "true") != "false" and bos >= 0:
             if not tokens or tokens[0] != bos:
@@ -181,6 +209,78 @@ class LlamaCppEngine(Engine):
     def _prompt_tokens_after(self, completion_tokens: int) -> int:
         # Streams report no usage; the context holds the rendered prompt plus what was evaluated since.
         return max(0, self._llama.n_tokens - completion_tokens + 1)
+
+
+class _Generation:
+    """One generation's worker thread and its stop flag, which llama.cpp checks after every token."""
+
+    def __init__(self, timeout_s: float | None) -> None:
+        self._timeout_s = timeout_s
+        self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        self._stop = threading.Event()
+        self._timed_out = False
+        self._worker: asyncio.Future[Any] | None = None
+
+    @property
+    def timed_out(self) -> bool:
+        return self._timed_out
+
+    def should_stop(self, *_: Any) -> bool:
+        """A llama-cpp-python stopping criterion; it is called with (input_ids, logits)."""
+        if self._deadline is not None and not self._stop.is_set() and time.monotonic() >= self._deadline:
+            self._timed_out = True
+            self._stop.set()
+        return self._stop.is_set()
+
+    def start(self, work: Callable[..., Any], *args: Any) -> None:
+        self._worker = asyncio.get_running_loop().run_in_executor(None, work, *args)
+
+    async def result(self) -> Any:
+        # Shielded: cancelling the future would mark it done while its thread runs on.
+        result = await asyncio.shield(self._worker)
+        if self.timed_out:
+            raise GenerationTimeout(
+                f"the generation took longer than the model's limit of {self._timeout_s:g} s "
+                "(generation_timeout_s) and was stopped"
+            )
+        return result
+
+    async def stop_and_wait(self) -> None:
+        """Stop the thread and wait until it has finished, even if this task is cancelled meanwhile."""
+        if self._worker is None:
+            return
+        self._stop.set()
+        cancelled = False
+        while not self._worker.done():
+            try:
+                await asyncio.wait([self._worker])
+            except asyncio.CancelledError:
+                cancelled = True
+        if not self._worker.cancelled():
+            self._worker.exception()  # retrieved here when the request is gone, so asyncio does not log it
+        if cancelled:
+            raise asyncio.CancelledError
+
+
+@functools.cache
+def _stoppable(llama_class: type) -> type:
+    """`Llama` whose every completion also checks `stop_check` after each token.
+
+    create_chat_completion takes no stopping_criteria, but its chat handlers all end in
+    create_completion, so the check goes in there.
+    """
+
+    class StoppableLlama(llama_class):
+        stop_check: Callable[..., bool] | None = None
+
+        def create_completion(self, *args: Any, stopping_criteria: Any = None, **kwargs: Any) -> Any:
+            if self.stop_check is not None:
+                from llama_cpp import StoppingCriteriaList
+
+                stopping_criteria = StoppingCriteriaList([*(stopping_criteria or []), self.stop_check])
+            return super().create_completion(*args, stopping_criteria=stopping_criteria, **kwargs)
+
+    return StoppableLlama
 
 
 def _streamed_text(choice: dict[str, Any], *, chat: bool) -> str:

@@ -37,6 +37,9 @@ def test_defaults_and_default_model_falls_back_to_first():
     assert model.backend == "llama_cpp" and model.prompt_template == "qwen-chat"
     assert model.generation.temperature == 0.0
     assert model.max_ongoing_requests == 1
+    assert model.max_tokens_limit == 1024 and model.generation.max_tokens <= model.max_tokens_limit
+    # A generation stops before the ingress gives up, so the client hears the model's own limit.
+    assert model.generation_timeout_s < config.ingress.request_timeout_s
 
 
 @pytest.mark.parametrize(
@@ -54,6 +57,10 @@ def test_defaults_and_default_model_falls_back_to_first():
         ({"models": []}, "models"),
         ({**minimal(), "limits": {"max_question_chars": -1}}, "limits.max_question_chars"),
         (minimal(name="Text2SQLIngress"), "reserved"),
+        (minimal(generation={"max_tokens": 2048}), "generation.max_tokens (2048) exceeds max_tokens_limit (1024)"),
+        (minimal(max_tokens_limit=64, generation={"max_tokens": 65}), "exceeds max_tokens_limit (64)"),
+        (minimal(max_tokens_limit=0), "models.0.max_tokens_limit"),
+        (minimal(generation_timeout_s=0), "models.0.generation_timeout_s"),
     ],
 )
 def test_invalid_args_fail_naming_the_field(args, needle):

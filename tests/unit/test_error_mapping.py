@@ -7,7 +7,7 @@ import json
 from ray.exceptions import RayTaskError
 from ray.serve.exceptions import BackPressureError
 
-from deployments.engines.base import EngineError, PromptTooLong
+from deployments.engines.base import EmptyPrompt, EngineError, GenerationTimeout, PromptTooLong
 from deployments.errors import ModelNotFound, PayloadTooLarge, exception_to_response
 
 
@@ -50,6 +50,23 @@ def test_prompt_too_long_is_a_client_error():
     response = exception_to_response(PromptTooLong("Requested tokens (900) exceed context window of 512; shorten it"))
     assert response.status_code == 400
     assert "context window" in body(response)["message"]
+
+
+def test_empty_prompt_is_a_client_error():
+    response = exception_to_response(EmptyPrompt("the prompt is empty: it has no tokens to continue from"))
+    assert response.status_code == 400
+    assert body(response)["param"] == "prompt" and "empty" in body(response)["message"]
+
+
+def test_generation_timeout_from_a_replica_is_504_naming_the_limit():
+    message = "the generation took longer than the model's limit of 2 s (generation_timeout_s) and was stopped"
+    try:
+        raise GenerationTimeout(message)
+    except GenerationTimeout as e:
+        wrapped = RayTaskError("chat", "Traceback (most recent call last):\n  File ...", e).as_instanceof_cause()
+    response = exception_to_response(wrapped)
+    assert response.status_code == 504
+    assert body(response) == {"message": message, "type": "timeout_error", "param": None, "code": 504}
 
 
 def test_unexpected_exception_is_a_generic_500():
