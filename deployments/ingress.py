@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from ray import serve
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
-from deployments.auth import ANONYMOUS, KeyChecker
+from deployments.auth import ANONYMOUS, Forbidden, KeyChecker
 from deployments.config import AppConfig
 from deployments.database_accounts import DatabaseAccounts
 from deployments.errors import (
@@ -43,13 +43,12 @@ from deployments.protocol.openai import (
 )
 from deployments.protocol.sql import SchemaRefreshRequest, SqlGenerateRequest, SqlGenerateResponse
 from deployments.schema_resolver import SchemaResolver
+from text2sql.pipeline.verdict import is_unsafe
 
 logger = logging.getLogger(__name__)
 
 INGRESS_DEPLOYMENT_NAME = "Text2SQLIngress"
 _END_OF_STREAM = object()
-# Validation codes that mean the SQL would do more than read: refused with a 422, never a 200.
-UNSAFE_CODES = frozenset({"not_read_only", "forbidden_function", "multiple_statements", "executable_comment"})
 
 app = FastAPI(
     title="text2sql-serve",
@@ -79,6 +78,7 @@ async def _guard_and_count(request: Request, call_next) -> Response:
     declared = request.headers.get("content-length")
     try:
         key_name = ingress.keys.check(path, request.headers.get("authorization"))
+        request.state.key_name = key_name
         if declared and declared.isdigit() and int(declared) > ingress.config.limits.max_request_bytes:
             raise PayloadTooLarge(
                 f"request body of {declared} bytes exceeds {ingress.config.limits.max_request_bytes}"
@@ -198,6 +198,7 @@ class Ingress:
         self._check_size("evidence", len(body.evidence or ""), limits.max_evidence_chars)
         history = sum(len(turn.question) + len(turn.sql) for turn in body.history)
         self._check_size("history", history, limits.max_history_chars)
+        self._check_unvalidated_execution(request, body)
         started = time.perf_counter()
         name, handle = self._route(request, body.model)
         self._check_max_tokens(name, body)
@@ -205,16 +206,33 @@ class Ingress:
         resolved = await asyncio.to_thread(self.schemas.resolve, body)
         result: SqlGenerateResponse = await self._call(handle.generate_sql, body, resolved)
         result.timings.total_ms = (time.perf_counter() - started) * 1000
-        if not result.success and result.attempts and result.attempts[-1].code in UNSAFE_CODES:
+        if not result.success and result.attempts and is_unsafe(result.attempts[-1].code):
             self.metrics.sql_results.labels(model=name, outcome="unsafe").inc()
             raise UnsafeSql(
-                f"refused: the model produced SQL that is not a single read-only query, and nothing was run "
-                f"({result.attempts[-1].error}). Rephrase the question as something to look up.",
+                f"refused: the model's SQL does something this server does not run ({result.attempts[-1].error}), "
+                "and nothing was run. Rephrase the question as something to look up.",
                 param="question",
             )
         self._record_usage(name, result.usage)
         self.metrics.sql_results.labels(model=name, outcome="success" if result.success else "failure").inc()
         return result
+
+    def _check_unvalidated_execution(self, request: Request, body: SqlGenerateRequest) -> None:
+        """Running unchecked model output leaves only the database account as a guard: admins only."""
+        if body.validate_sql or not body.execute:
+            return
+        if self.keys.enabled:
+            if not self.keys.is_admin(getattr(request.state, "key_name", ANONYMOUS)):
+                raise Forbidden(
+                    "'validate': false with 'execute': true needs an admin key: unchecked SQL would run on the database",
+                    param="validate",
+                )
+        elif not self.config.auth.allow_unvalidated_execution:
+            raise Forbidden(
+                "'validate': false with 'execute': true is refused: unchecked SQL would run on the database. "
+                "Turn on API keys and use an admin key, or set auth.allow_unvalidated_execution in the config.",
+                param="validate",
+            )
 
     # ---- databases -----------------------------------------------------------------------------
 

@@ -87,6 +87,21 @@ def test_sql_with_the_user_key(base_url):
     assert response.status_code == 200 and response.json()["success"], response.text
 
 
+def test_unvalidated_execution_needs_an_admin_key(base_url):
+    body = {"question": "How many rows are in t?", "database": "t", "validate": False, "execute": True}
+    user = requests.post(f"{base_url}/v1/sql/generate", json=body, headers=bearer(USER_KEY), timeout=120)
+    assert user.status_code == 403, user.text
+    assert user.json()["error"]["param"] == "validate" and "admin key" in user.json()["error"]["message"]
+    admin = requests.post(f"{base_url}/v1/sql/generate", json=body, headers=bearer(ADMIN_KEY), timeout=120)
+    assert admin.status_code == 200, admin.text
+    assert admin.json()["validated"] is False and admin.json()["rows"] is not None
+    # Validation on, or nothing run: a user key is enough.
+    checked = requests.post(f"{base_url}/v1/sql/generate", json={**body, "validate": True}, headers=bearer(USER_KEY), timeout=120)
+    assert checked.status_code == 200, checked.text
+    unrun = requests.post(f"{base_url}/v1/sql/generate", json={**body, "execute": False}, headers=bearer(USER_KEY), timeout=120)
+    assert unrun.status_code == 200, unrun.text
+
+
 def test_admin_key_is_separate(base_url):
     path = f"{base_url}/v1/admin/schema/refresh"
     assert requests.post(path, json={}, timeout=30).status_code == 401

@@ -276,6 +276,14 @@ def test_endless_query_is_stopped_by_the_timeout(base_url, untouched):
     assert body["timings"]["execute_ms"] < 6000
 
 
+def test_unvalidated_execution_is_refused_without_keys(base_url, untouched):
+    # Keys are off and the config does not allow it: the model's output would reach the database unchecked.
+    response = ask(base_url, question="SELECT load_extension('x')", database="chinook", execute=True, model=ECHO, validate=False)
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["param"] == "validate"
+    assert "allow_unvalidated_execution" in response.json()["error"]["message"]
+
+
 def test_unknown_identifier_is_named_with_suggestions(base_url):
     body = ask(base_url, question="SELECT Nme FROM Artist", database="chinook", model=ECHO, max_repairs=1).json()
     assert body["success"] is False and body["validated"] is False
