@@ -12,7 +12,7 @@ import os
 
 from pydantic import Field, model_validator
 
-from deployments.errors import ApiError
+from deployments.errors import Forbidden, Unauthorized
 from text2sql.strict import StrictModel
 
 ANONYMOUS = "anonymous"
@@ -68,16 +68,6 @@ class AuthSettings(StrictModel):
 
 class AuthConfigError(RuntimeError):
     """A configured key cannot be read; names the variable, never a value."""
-
-
-class Unauthorized(ApiError):
-    status_code = 401
-    error_type = "authentication_error"
-
-
-class Forbidden(ApiError):
-    status_code = 403
-    error_type = "permission_error"
 
 
 class KeyChecker:

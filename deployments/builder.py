@@ -18,9 +18,9 @@ from ray import serve
 from ray.serve import Application
 
 from deployments.config import AppConfig
-from deployments.engines.base import Engine
 from deployments.ingress import INGRESS_DEPLOYMENT_NAME, Ingress, IngressASGI
 from deployments.model_server import ModelServer
+from text2sql.pipeline.engine import Engine
 
 
 class ConfigError(ValueError):
@@ -52,7 +52,7 @@ def build_app_with_engines(args: dict[str, Any] | AppConfig, *, engines: dict[st
     config = parse_app_config(args)
     model_apps = {
         model.name: serve.deployment(ModelServer, **ModelServer.get_deployment_options(model)).bind(
-            model, engines.get(model.name), databases=config.databases, pipeline=config.pipeline
+            model, engines.get(model.name), pipeline=config.pipeline
         )
         for model in config.models
     }

@@ -12,29 +12,13 @@ from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from deployments.auth import AuthSettings
 from deployments.databases import DatabaseConfig
+from deployments.engines.settings import BACKENDS, EngineSettings, LlamaCppSettings
 from deployments.model_source import parse_model_source
+from text2sql.pipeline.settings import GenerationDefaults, PipelineSettings
 from text2sql.prompts import TEMPLATE_IDS
 from text2sql.strict import StrictModel
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._-]+)?$"
-
-
-class GenerationDefaults(StrictModel):
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy.")
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
-    max_tokens: PositiveInt = Field(default=256, description="Cap on generated tokens per request.")
-    stop: list[str] = Field(default_factory=list, description="Stop strings, added to the model's own EOS.")
-    seed: int | None = Field(default=None, description="Sampling seed; None draws a fresh one.")
-
-
-class LlamaCppSettings(StrictModel):
-    n_ctx: PositiveInt = Field(default=4096, description="Context window in tokens.")
-    n_threads: PositiveInt | None = Field(default=None, description="CPU threads; None uses num_cpus.")
-    n_batch: PositiveInt = Field(default=512, description="Prompt-processing batch size.")
-    use_mmap: bool = Field(default=True, description="Memory-map the GGUF instead of reading it in.")
-    chat_format: str | None = Field(
-        default=None, description="llama-cpp-python chat format; None uses the template inside the GGUF."
-    )
 
 
 class RayActorOptions(StrictModel):
@@ -60,14 +44,16 @@ class AutoscalingSettings(StrictModel):
 
 class ModelConfig(StrictModel):
     name: str = Field(pattern=MODEL_NAME_PATTERN, description="Served model name: what users put in 'model'.")
-    backend: Literal["llama_cpp"] = Field(default="llama_cpp", description="Inference engine.")
+    backend: Literal[BACKENDS] = Field(  # type: ignore[valid-type]
+        default="llama_cpp", description=f"Inference engine: one of {', '.join(BACKENDS)}; selects the `engine` settings."
+    )
     source: str = Field(
         description="Where the weights come from: 'embedded:<name>', a local path, 'hf:<repo>[/<file>]', "
         "'modelscope:<id>' or 's3://<bucket>/<key or prefix>'."
     )
     prompt_template: str = Field(default="qwen-chat", description=f"Prompt template id: one of {TEMPLATE_IDS}.")
     generation: GenerationDefaults = Field(default_factory=GenerationDefaults, description="Generation defaults.")
-    engine: LlamaCppSettings = Field(default_factory=LlamaCppSettings, description="Engine settings.")
+    engine: EngineSettings = Field(default_factory=LlamaCppSettings, description="The backend's own settings.")
     ray_actor_options: RayActorOptions = Field(default_factory=RayActorOptions, description="Per-replica resources.")
     autoscaling_config: AutoscalingSettings | None = Field(
         default=None, description="Autoscaling; when absent the deployment runs num_replicas replicas."
@@ -93,6 +79,24 @@ class ModelConfig(StrictModel):
         description="Longest one generation may run before it is stopped (504). Keep it below "
         "ingress.request_timeout_s: otherwise the ingress gives up first (504) and cancels the generation.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backend_selects_engine_settings(cls, data: object) -> object:
+        # `backend` is written beside `engine`; the settings union is discriminated by the same name inside it.
+        if not isinstance(data, dict):
+            return data
+        engine = data.get("engine")
+        engine = dict(engine) if isinstance(engine, dict) else engine
+        backend = data.get("backend")
+        if isinstance(engine, dict):
+            inner = engine.setdefault("backend", backend or "llama_cpp")
+            if backend is not None and inner != backend:
+                raise ValueError(f"backend {backend!r} and engine.backend {inner!r} disagree; give one")
+            return {**data, "backend": inner, "engine": engine}
+        if engine is None and backend is not None:
+            return {**data, "engine": {"backend": backend}}
+        return data
 
     @field_validator("source")
     @classmethod
@@ -127,25 +131,6 @@ class RequestLimits(StrictModel):
         default=64_000, description="Longest OpenAI prompt or message total accepted (413 beyond)."
     )
     max_request_bytes: PositiveInt = Field(default=1_048_576, description="Largest HTTP body accepted (413 beyond).")
-
-
-class PipelineSettings(StrictModel):
-    max_repairs: int = Field(default=2, ge=0, le=5, description="Re-prompts with the error after a failed attempt.")
-    max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
-    repair_temperature: float = Field(
-        default=0.3, ge=0, le=2,
-        description="Temperature for repair rounds after a greedy first attempt, so a retry can differ.",
-    )
-    candidate_temperature: float = Field(
-        default=0.7, gt=0, le=2, description="Temperature for n > 1 when the request gives none."
-    )
-    max_history_turns: int = Field(default=6, ge=0, le=50, description="Earlier turns kept; the oldest go first.")
-    max_history_tokens: int = Field(
-        default=1500, ge=0, description="Token budget for earlier turns (estimated); the oldest go first."
-    )
-    context_reserve_tokens: int = Field(
-        default=512, ge=0, description="Context kept free for instructions and the question when fitting a schema."
-    )
 
 
 class IngressSettings(StrictModel):
@@ -183,3 +168,16 @@ class AppConfig(StrictModel):
     @property
     def model_names(self) -> list[str]:
         return [m.name for m in self.models]
+
+
+__all__ = [
+    "AppConfig",
+    "AutoscalingSettings",
+    "GenerationDefaults",
+    "IngressSettings",
+    "LlamaCppSettings",
+    "ModelConfig",
+    "PipelineSettings",
+    "RayActorOptions",
+    "RequestLimits",
+]

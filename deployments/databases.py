@@ -12,11 +12,12 @@ from pydantic import Field, PositiveInt, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from text2sql.dialects import DIALECT_OF_BACKEND
+from text2sql.pipeline.budget import DEFAULT_MAX_RESULT_BYTES
+from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.strict import StrictModel
 
 BUILTIN_DATABASES = ("builtin:chinook",)
-# SQLAlchemy backend name -> sqlglot dialect.
-_DIALECT_OF_BACKEND = {"sqlite": "sqlite", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 
 
 class DatabaseConfig(StrictModel):
@@ -29,6 +30,11 @@ class DatabaseConfig(StrictModel):
     description: str | None = Field(default=None, description="Shown in GET /v1/databases.")
     max_rows: PositiveInt = Field(default=1000, description="Row cap per query; more is reported as truncated.")
     timeout_s: float = Field(default=10.0, gt=0, le=600, description="Wall-clock limit per query.")
+    max_result_bytes: PositiveInt = Field(
+        default=DEFAULT_MAX_RESULT_BYTES,
+        description="Result size per request, as JSON, shared by all of its candidates; fetching stops there "
+        "and the answer says truncated.",
+    )
     sample_values: int = Field(default=3, ge=0, le=20, description="Sample values per column shown to the model.")
     schema_ttl_s: float | None = Field(
         default=300.0, ge=0, description="Re-introspect after this long; null caches until refreshed."
@@ -50,7 +56,7 @@ class DatabaseConfig(StrictModel):
                 backend = make_url(self.url).get_backend_name()
             except ArgumentError as e:
                 raise ValueError("'url' is not a valid SQLAlchemy URL") from e  # never echo it: it may hold a password
-            if backend not in _DIALECT_OF_BACKEND:
+            if backend not in DIALECT_OF_BACKEND:
                 raise ValueError(f"database backend {backend!r} is not supported; use sqlite, postgresql or mysql")
         return self
 
@@ -67,11 +73,21 @@ class DatabaseConfig(StrictModel):
             return f"sqlite:///{chinook_sqlite_path()}"
         return self.url  # type: ignore[return-value]
 
+    def execution_target(self, *, max_rows: int | None = None) -> ExecutionTarget:
+        """Where and within which limits one request's SQL runs; a request may lower the row cap, not raise it."""
+        return ExecutionTarget(
+            url=self.resolve_url(),
+            dialect=self.dialect(),
+            max_rows=min(max_rows or self.max_rows, self.max_rows),
+            timeout_s=self.timeout_s,
+            max_bytes=self.max_result_bytes,
+        )
+
     def dialect(self) -> str:
         if self.url in BUILTIN_DATABASES:
             return "sqlite"
         backend = make_url(self.resolve_url()).get_backend_name()
-        return _DIALECT_OF_BACKEND[backend]
+        return DIALECT_OF_BACKEND[backend]
 
 
 class DatabaseConfigError(RuntimeError):

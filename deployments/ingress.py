@@ -19,15 +19,11 @@ from fastapi.staticfiles import StaticFiles
 from ray import serve
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
-from deployments.auth import ANONYMOUS, Forbidden, KeyChecker
+from deployments.auth import ANONYMOUS, KeyChecker
 from deployments.config import AppConfig
 from deployments.database_accounts import DatabaseAccounts
-from deployments.errors import (
-    ApiError,
-    ModelNotFound,
-    PayloadTooLarge,
-    UnsafeSql,
-    UpstreamTimeout,
+from deployments.errors import ApiError, Forbidden, ModelNotFound, PayloadTooLarge, UnsafeSql, UpstreamTimeout
+from deployments.http_errors import (
     as_api_error,
     error_response,
     exception_to_response,
@@ -202,9 +198,12 @@ class Ingress:
         started = time.perf_counter()
         name, handle = self._route(request, body.model)
         self._check_max_tokens(name, body)
+        if body.execute and body.database is not None:
+            # Refused before any model works on it when the account can do more than read.
+            await asyncio.to_thread(self.accounts.ensure_may_execute, body.database)
         # Introspection may hit the database (on a cache miss): keep the event loop free.
-        resolved = await asyncio.to_thread(self.schemas.resolve, body)
-        result: SqlGenerateResponse = await self._call(handle.generate_sql, body, resolved)
+        context = await asyncio.to_thread(self.schemas.resolve, body)
+        result: SqlGenerateResponse = await self._call(handle.generate_sql, body, context)
         result.timings.total_ms = (time.perf_counter() - started) * 1000
         if not result.success and result.attempts and is_unsafe(result.attempts[-1].code):
             self.metrics.sql_results.labels(model=name, outcome="unsafe").inc()

@@ -14,15 +14,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from deployments.config import ModelConfig, PipelineSettings
-from deployments.database_accounts import DatabaseAccounts
-from deployments.databases import DatabaseConfig
-from deployments.engines.base import Engine
-from deployments.engines.factory import build_engine
+from deployments.engines.registry import build_engine
 from deployments.protocol.openai import ChatCompletionRequest, CompletionRequest, UsageInfo
 from deployments.protocol.sql import SqlGenerateRequest, SqlGenerateResponse
-from deployments.schema_resolver import ResolvedSchema
 from deployments.serving import openai_serving
 from deployments.serving.sql_generation import generate_sql
+from text2sql.pipeline.engine import Engine
+from text2sql.pipeline.inputs import SchemaContext
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +32,9 @@ class ModelServer:
         config: ModelConfig,
         engine: Engine | None = None,
         *,
-        databases: dict[str, DatabaseConfig] | None = None,
         pipeline: PipelineSettings | None = None,
     ) -> None:
         self._config = config
-        self._databases = databases or {}
-        # Which databases' accounts can do more than read: checked in the background, refused on before generating.
-        self._accounts = DatabaseAccounts(self._databases)
-        self._accounts.check_in_background()
         self._pipeline = pipeline or PipelineSettings()
         self._requests_served = 0
         if engine is None:
@@ -70,20 +63,18 @@ class ModelServer:
         return options
 
     async def generate_sql(
-        self, request: SqlGenerateRequest, resolved: ResolvedSchema, sent_at: float
+        self, request: SqlGenerateRequest, context: SchemaContext, sent_at: float
     ) -> SqlGenerateResponse:
+        """`context` is resolved by the ingress: the schema, and where the SQL may run when it is to run."""
         self._requests_served += 1
-        if request.execute and request.database in self._databases:
-            await asyncio.to_thread(self._accounts.ensure_may_execute, request.database)
         return await generate_sql(
             self._engine,
             self._config,
             request,
-            resolved,
+            context,
             pipeline=self._pipeline,
-            database=self._databases.get(request.database) if request.database else None,
             queue_ms=_since_ms(sent_at),
-            grammar_for=_grammar_for if self._config.backend == "llama_cpp" else None,
+            grammar_for=_grammar_for if self._engine.capabilities.grammar else None,
         )
 
     async def chat(self, request: ChatCompletionRequest, sent_at: float):

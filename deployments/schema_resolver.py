@@ -10,33 +10,17 @@ import logging
 import time
 
 from deployments.databases import DatabaseConfig, DatabaseConfigError
-from deployments.errors import ApiError, ModelNotFound
+from deployments.errors import DatabaseUnavailable, UnknownDatabase
 from deployments.protocol.sql import SqlGenerateRequest
+from text2sql.dialects import DEFAULT_DIALECT
+from text2sql.pipeline.inputs import SchemaContext
 from text2sql.schema import DatabaseSchema
 from text2sql.schema.cache import SchemaCache
 from text2sql.schema.ddl import parse_ddl
 from text2sql.schema.errors import SchemaError
 from text2sql.schema.introspect import introspect
-from text2sql.strict import StrictModel
 
 logger = logging.getLogger(__name__)
-
-
-class UnknownDatabase(ModelNotFound):
-    """404, like an unknown model."""
-
-
-class DatabaseUnavailable(ApiError):
-    status_code = 503
-    error_type = "database_unavailable"
-
-
-class ResolvedSchema(StrictModel):
-    schema_: DatabaseSchema | None = None  # parsed: tables can be selected and identifiers checked
-    raw_text: str | None = None  # schema text that did not parse as DDL: shown to the model as is
-    dialect: str  # the answer's dialect
-    database_dialect: str | None = None
-    schema_ms: float = 0.0
 
 
 class SchemaResolver:
@@ -83,26 +67,31 @@ class SchemaResolver:
             self._caches[each].refresh(each)
         return names
 
-    def resolve(self, request: SqlGenerateRequest) -> ResolvedSchema:
+    def resolve(self, request: SqlGenerateRequest) -> SchemaContext:
+        """The schema the question is answered against and, when it is to run, where: the model side never reads
+        the database config again."""
         started = time.perf_counter()
         if request.database is not None:
             schema = self.schema(request.database)
-            database_dialect = self.config(request.database).dialect()
-            return ResolvedSchema(
+            config = self.config(request.database)
+            database_dialect = config.dialect()
+            return SchemaContext(
                 schema_=schema,
                 dialect=request.dialect or database_dialect,
+                database=request.database,
                 database_dialect=database_dialect,
+                target=config.execution_target(max_rows=request.max_rows) if request.execute else None,
                 schema_ms=(time.perf_counter() - started) * 1000,
             )
-        dialect = request.dialect or "sqlite"
+        dialect = request.dialect or DEFAULT_DIALECT
         if isinstance(request.schema_, DatabaseSchema):
-            return ResolvedSchema(schema_=request.schema_, dialect=dialect)
+            return SchemaContext(schema_=request.schema_, dialect=dialect)
         if request.schema_ is None or not request.schema_.strip():
-            return ResolvedSchema(dialect=dialect)
+            return SchemaContext(dialect=dialect)
         try:
             parsed = parse_ddl(request.schema_, dialect=request.dialect)
         except SchemaError as e:
             # Not DDL we can read: still useful to the model, but identifiers cannot be checked.
             logger.info("schema text is not parseable DDL (%s); passing it through", e)
-            return ResolvedSchema(raw_text=request.schema_, dialect=dialect)
-        return ResolvedSchema(schema_=parsed, dialect=dialect, schema_ms=(time.perf_counter() - started) * 1000)
+            return SchemaContext(raw_text=request.schema_, dialect=dialect)
+        return SchemaContext(schema_=parsed, dialect=dialect, schema_ms=(time.perf_counter() - started) * 1000)

@@ -9,7 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from deployments.engines.base import Engine, EngineError, GenerationChunk, GenerationOutput, GenerationRequest
+from text2sql.pipeline.engine import (
+    Engine,
+    EngineCapabilities,
+    EngineError,
+    GenerationChunk,
+    GenerationOutput,
+    GenerationRequest,
+)
 
 
 class FakeEngine(Engine):
@@ -23,6 +30,10 @@ class FakeEngine(Engine):
 
     async def start(self) -> None:
         self.started = True
+
+    @property
+    def capabilities(self) -> EngineCapabilities:
+        return EngineCapabilities(context_length=4096)
 
     def _next_reply(self) -> str:
         return self.replies[min(len(self.requests) - 1, len(self.replies) - 1)]

@@ -21,11 +21,13 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from deployments.engines.base import (
+from deployments.engines.llama_cpp_grammar import GrammarGuard
+from text2sql.pipeline.engine import (
     EmptyPrompt,
     Engine,
+    EngineCapabilities,
     EngineError,
     FinishReason,
     GenerationChunk,
@@ -34,11 +36,28 @@ from deployments.engines.base import (
     GenerationTimeout,
     PromptTooLong,
 )
-from deployments.engines.llama_cpp_grammar import GrammarGuard
+
+if TYPE_CHECKING:
+    from deployments.config import ModelConfig
 
 logger = logging.getLogger(__name__)
 
 _END_OF_STREAM = object()
+
+
+def build(config: ModelConfig, model_path: Path) -> LlamaCppEngine:
+    """The engine for a `backend: llama_cpp` model (the registry's entry point)."""
+    settings = config.engine
+    return LlamaCppEngine(
+        model_path,
+        n_ctx=settings.n_ctx,
+        # Threads follow the CPUs Ray reserved for the replica, so replicas do not fight over cores.
+        n_threads=settings.n_threads or max(1, int(config.ray_actor_options.num_cpus)),
+        n_batch=settings.n_batch,
+        use_mmap=settings.use_mmap,
+        chat_format=settings.chat_format,
+        generation_timeout_s=config.generation_timeout_s,
+    )
 
 
 class LlamaCppEngine(Engine):
@@ -71,8 +90,9 @@ class LlamaCppEngine(Engine):
         self._generation_lock = asyncio.Lock()
 
     @property
-    def n_ctx(self) -> int:
-        return self._options["n_ctx"]
+    def capabilities(self) -> EngineCapabilities:
+        # One Llama object, one generation at a time; a GBNF grammar is llama.cpp's own feature.
+        return EngineCapabilities(context_length=self._options["n_ctx"], grammar=True, adapters=False)
 
     async def start(self) -> None:
         try:

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 from deployments.config import ModelConfig
-from deployments.engines.base import Engine, GenerationRequest
 from deployments.protocol.openai import (
     ChatChoice,
     ChatChunkChoice,
@@ -20,7 +19,8 @@ from deployments.protocol.openai import (
     DeltaMessage,
     UsageInfo,
 )
-from deployments.serving.sampling import merge_sampling
+from text2sql.pipeline.engine import Engine, GenerationRequest
+from text2sql.pipeline.sampling import merge_sampling
 from text2sql.prompts import ChatMessage
 
 

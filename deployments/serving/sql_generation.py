@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from deployments.config import ModelConfig, PipelineSettings
-from deployments.databases import DatabaseConfig
-from deployments.engines.base import Engine
 from deployments.protocol.sql import SqlGenerateRequest, SqlGenerateResponse
-from deployments.schema_resolver import ResolvedSchema
 from text2sql.pipeline import generate as _pipeline
-from text2sql.pipeline.inputs import ExecutionTarget, SchemaContext, SqlTask
+from text2sql.pipeline.engine import Engine
+from text2sql.pipeline.inputs import SchemaContext, SqlTask
 from text2sql.pipeline.settings import ModelProfile
-from text2sql.pipeline.settings import PipelineSettings as CorePipelineSettings
 from text2sql.schema import DatabaseSchema
 
 
@@ -35,30 +32,8 @@ def model_profile(config: ModelConfig) -> ModelProfile:
     return ModelProfile(
         name=config.name,
         prompt_template=config.prompt_template,
-        generation=config.generation.model_dump(),
+        generation=config.generation,
         constrained_decoding=config.constrained_decoding,
-    )
-
-
-def schema_context(
-    request: SqlGenerateRequest, resolved: ResolvedSchema, database: DatabaseConfig | None
-) -> SchemaContext:
-    target = None
-    if request.execute and database is not None:
-        target = ExecutionTarget(
-            url=database.resolve_url(),
-            dialect=database.dialect(),
-            max_rows=min(request.max_rows or database.max_rows, database.max_rows),
-            timeout_s=database.timeout_s,
-        )
-    return SchemaContext(
-        schema_=resolved.schema_,
-        raw_text=resolved.raw_text,
-        dialect=resolved.dialect,
-        database=request.database,
-        database_dialect=resolved.database_dialect,
-        target=target,
-        schema_ms=resolved.schema_ms,
     )
 
 
@@ -66,20 +41,19 @@ async def generate_sql(
     engine: Engine,
     config: ModelConfig,
     request: SqlGenerateRequest,
-    resolved: ResolvedSchema,
+    context: SchemaContext,
     *,
     pipeline: PipelineSettings,
-    database: DatabaseConfig | None = None,
     queue_ms: float = 0.0,
     grammar_for: Callable[[DatabaseSchema, str], str] | None = None,
 ) -> SqlGenerateResponse:
     answer = await _pipeline.generate_sql(
         engine,
         sql_task(request),
-        schema_context(request, resolved, database),
+        context,
         model=model_profile(config),
-        settings=CorePipelineSettings.model_validate(pipeline.model_dump()),
-        context_length=config.engine.n_ctx,
+        settings=pipeline,
+        context_length=engine.capabilities.context_length,
         grammar_for=grammar_for,
         queue_ms=queue_ms,
     )

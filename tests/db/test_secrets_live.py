@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from deployments.databases import DatabaseConfig
+from deployments.errors import DatabaseUnavailable
 from deployments.protocol.sql import SqlGenerateRequest
-from deployments.schema_resolver import DatabaseUnavailable, SchemaResolver
+from deployments.schema_resolver import SchemaResolver
 from text2sql.execution import ExecutionError, dispose_engines, execute_read_only
 from text2sql.privileges import AccountCheckError, check_account
 from text2sql.schema.errors import SchemaError

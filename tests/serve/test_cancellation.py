@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from deployments.builder import build_app
-from deployments.engines.base import EmptyPrompt, GenerationRequest, GenerationTimeout, SamplingParams
 from deployments.engines.llama_cpp import LlamaCppEngine
+from text2sql.pipeline.engine import EmptyPrompt, GenerationRequest, GenerationTimeout, SamplingParams
 from text2sql.prompts import ChatMessage
 
 MODEL = "qwen2.5-coder-0.5b"

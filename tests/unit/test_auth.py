@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from deployments.auth import AuthConfigError, AuthSettings, Forbidden, KeyChecker, Unauthorized
+from deployments.auth import AuthConfigError, AuthSettings, KeyChecker
+from deployments.errors import Forbidden, Unauthorized
 
 USER_KEY = "user-key-0123456789abcdef"
 ADMIN_KEY = "admin-key-0123456789abcdef"

@@ -3,25 +3,17 @@ accounts are checked once, and one that cannot be checked is never taken for rea
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from deployments import database_accounts
 from deployments.builder import parse_app_config
 from deployments.database_accounts import DatabaseAccounts
 from deployments.databases import DatabaseConfig
-from deployments.errors import AccountUnchecked, PrivilegedAccount, exception_to_response
-from deployments.model_server import ModelServer
-from deployments.protocol.sql import SqlGenerateRequest
-from deployments.schema_resolver import ResolvedSchema
-from tests.fakes import FakeEngine
+from deployments.errors import AccountUnchecked, PrivilegedAccount
+from deployments.http_errors import exception_to_response
 from text2sql.privileges import AccountCheckError, AccountReport, ExcessRight
-from text2sql.schema.ddl import parse_ddl
 
 SUPERUSER = AccountReport(
     backend="postgresql",
@@ -133,45 +125,3 @@ def test_config_field_defaults_to_refusing() -> None:
         {"models": [{"name": "m", "source": "/models/m.gguf"}], "databases": {"a": {"url": "sqlite:///a.db", "allow_privileged_account": True}}}
     )
     assert config.databases["a"].allow_privileged_account is True
-
-
-# --- the model deployment refuses before generating anything ---------------------------------------------
-
-
-def model_server(tmp_path: Path, *, allow: bool, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> ModelServer:
-    path = tmp_path / "shop.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS orders (id INTEGER, total REAL)")
-        conn.execute("INSERT INTO orders VALUES (1, 9.5)")
-    url = f"sqlite:///{path}"
-    # As if the file were a server database reached through an administrator account.
-    monkeypatch.setattr(database_accounts, "check_account", Checks({url: SUPERUSER}))
-    config = parse_app_config({"models": [{"name": "fake", "source": str(tmp_path / "fake.gguf")}]}).models[0]
-    server = ModelServer.__new__(ModelServer)
-    asyncio.run(
-        server.__init__(config, engine, databases={"shop": DatabaseConfig(url=url, allow_privileged_account=allow)})
-    )
-    return server
-
-
-def ask(server: ModelServer, *, execute: bool):
-    request = SqlGenerateRequest(question="How many orders?", database="shop", execute=execute)
-    resolved = ResolvedSchema(
-        schema_=parse_ddl("CREATE TABLE orders (id INTEGER, total REAL);"), dialect="sqlite", database_dialect="sqlite"
-    )
-    return asyncio.run(server.generate_sql(request, resolved, time.time()))
-
-
-def test_model_server_refuses_execution_before_generating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = FakeEngine("SELECT COUNT(*) FROM orders")
-    server = model_server(tmp_path, allow=False, engine=engine, monkeypatch=monkeypatch)
-    with pytest.raises(PrivilegedAccount, match="SUPERUSER"):
-        ask(server, execute=True)
-    assert engine.requests == []  # nothing was generated, nothing ran
-    assert ask(server, execute=False).sql == "SELECT COUNT(*) FROM orders"  # generating alone is fine
-
-
-def test_model_server_executes_when_allowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    server = model_server(tmp_path, allow=True, engine=FakeEngine("SELECT COUNT(*) FROM orders"), monkeypatch=monkeypatch)
-    response = ask(server, execute=True)
-    assert response.success and response.rows == [[1]]

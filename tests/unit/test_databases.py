@@ -8,8 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from deployments.databases import DatabaseConfig, DatabaseConfigError
+from deployments.errors import DatabaseUnavailable, UnknownDatabase
 from deployments.protocol.sql import SqlGenerateRequest
-from deployments.schema_resolver import DatabaseUnavailable, SchemaResolver, UnknownDatabase
+from deployments.schema_resolver import SchemaResolver
 
 SECRET = "s3cr3t-Pa55"
 

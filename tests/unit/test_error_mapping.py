@@ -7,8 +7,9 @@ import json
 from ray.exceptions import RayTaskError
 from ray.serve.exceptions import BackPressureError
 
-from deployments.engines.base import EmptyPrompt, EngineError, GenerationTimeout, PromptTooLong
-from deployments.errors import ModelNotFound, PayloadTooLarge, exception_to_response
+from deployments.errors import ModelNotFound, PayloadTooLarge
+from deployments.http_errors import exception_to_response
+from text2sql.pipeline.engine import EmptyPrompt, EngineError, GenerationTimeout, PromptTooLong
 
 
 def body(response) -> dict:

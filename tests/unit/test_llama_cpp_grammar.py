@@ -13,9 +13,9 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from deployments.engines.base import GenerationRequest, SamplingParams
 from tests.unit.test_grammar import shop_schema
 from text2sql.grammar import cached_sql_grammar
+from text2sql.pipeline.engine import GenerationRequest, SamplingParams
 from text2sql.prompts import ChatMessage, PromptInput, get_template
 from text2sql.schema.render import render_ddl
 

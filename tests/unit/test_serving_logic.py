@@ -8,11 +8,11 @@ from deployments.builder import parse_app_config
 from deployments.config import PipelineSettings
 from deployments.protocol.openai import ChatCompletionRequest, CompletionRequest, StreamOptions, UsageInfo
 from deployments.protocol.sql import SqlGenerateRequest
-from deployments.schema_resolver import ResolvedSchema
 from deployments.serving import openai_serving
-from deployments.serving.sampling import merge_sampling
 from deployments.serving.sql_generation import generate_sql as run_pipeline
 from tests.fakes import FakeEngine
+from text2sql.pipeline.inputs import SchemaContext
+from text2sql.pipeline.sampling import merge_sampling
 
 CONFIG = parse_app_config(
     {"models": [{"name": "m", "source": "embedded:qwen2.5-coder-0.5b", "generation": {"max_tokens": 50, "stop": ["</s>"]}}]}
@@ -27,7 +27,7 @@ def generate_sql(engine, config, request, *, queue_ms):
     from text2sql.schema.ddl import parse_ddl
 
     schema = parse_ddl(request.schema_) if isinstance(request.schema_, str) else None
-    resolved = ResolvedSchema(schema_=schema, dialect=request.dialect or "sqlite")
+    resolved = SchemaContext(schema_=schema, dialect=request.dialect or "sqlite")
     return run_pipeline(engine, config, request, resolved, pipeline=PipelineSettings(max_repairs=0), queue_ms=queue_ms)
 
 

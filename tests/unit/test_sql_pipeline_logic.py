@@ -13,9 +13,9 @@ from deployments.builder import parse_app_config
 from deployments.config import PipelineSettings
 from deployments.databases import DatabaseConfig
 from deployments.protocol.sql import SqlGenerateRequest
-from deployments.schema_resolver import ResolvedSchema
 from deployments.serving.sql_generation import generate_sql
 from tests.fakes import FakeEngine
+from text2sql.pipeline.inputs import SchemaContext
 from text2sql.schema.ddl import parse_ddl
 
 DDL = "CREATE TABLE employees (id INTEGER PRIMARY KEY, name TEXT, salary REAL);"
@@ -23,15 +23,14 @@ SCHEMA = parse_ddl(DDL)
 CONFIG = parse_app_config({"models": [{"name": "m", "source": "embedded:qwen2.5-coder-0.5b"}]}).models[0]
 
 
-def run(engine, *, resolved=None, pipeline=None, database=None, **request):
+def run(engine, *, resolved=None, pipeline=None, **request):
     return asyncio.run(
         generate_sql(
             engine,
             CONFIG,
             SqlGenerateRequest(question=request.pop("question", "q"), **request),
-            resolved or ResolvedSchema(schema_=SCHEMA, dialect="sqlite"),
+            resolved or SchemaContext(schema_=SCHEMA, dialect="sqlite"),
             pipeline=pipeline or PipelineSettings(),
-            database=database,
         )
     )
 
@@ -70,7 +69,7 @@ def test_unsafe_sql_is_never_repaired_into_success_silently():
 
 def test_answer_is_transpiled_to_the_requested_dialect():
     # Against a SQLite database the model writes SQLite; the answer comes back in T-SQL.
-    resolved = ResolvedSchema(schema_=SCHEMA, dialect="tsql", database_dialect="sqlite")
+    resolved = SchemaContext(schema_=SCHEMA, dialect="tsql", database_dialect="sqlite")
     engine = FakeEngine("SELECT name FROM employees ORDER BY salary DESC LIMIT 2")
     response = run(engine, resolved=resolved, dialect="tsql")
     assert "SQLite" in engine.requests[0].messages[0].content
@@ -88,13 +87,13 @@ def _database(tmp_path) -> DatabaseConfig:
 
 def test_execution_errors_are_repaired_and_rows_are_capped(tmp_path):
     database = _database(tmp_path)
-    resolved = ResolvedSchema(schema_=SCHEMA, dialect="sqlite", database_dialect="sqlite")
+    resolved = SchemaContext(schema_=SCHEMA, dialect="sqlite", database_dialect="sqlite", target=database.execution_target())
     # SQLite refuses a scalar subquery with two columns at run time; validation cannot know that.
     engine = FakeEngine(["SELECT name FROM employees WHERE salary > (SELECT salary, id FROM employees)", "SELECT name FROM employees ORDER BY salary"])
     response = asyncio.run(
         generate_sql(
             engine, CONFIG, SqlGenerateRequest(question="q", database="e", execute=True), resolved,
-            pipeline=PipelineSettings(), database=database,
+            pipeline=PipelineSettings(),
         )
     )
     assert [a.stage for a in response.attempts] == ["execute", "ok"]
@@ -106,7 +105,7 @@ def test_execution_errors_are_repaired_and_rows_are_capped(tmp_path):
 
 def test_self_consistency_picks_the_result_most_candidates_agree_on(tmp_path):
     database = _database(tmp_path)
-    resolved = ResolvedSchema(schema_=SCHEMA, dialect="sqlite", database_dialect="sqlite")
+    resolved = SchemaContext(schema_=SCHEMA, dialect="sqlite", database_dialect="sqlite", target=database.execution_target())
     engine = FakeEngine([
         "SELECT MAX(salary) FROM employees",
         "SELECT salary FROM employees ORDER BY salary DESC LIMIT 1",
@@ -117,7 +116,7 @@ def test_self_consistency_picks_the_result_most_candidates_agree_on(tmp_path):
     response = asyncio.run(
         generate_sql(
             engine, CONFIG, SqlGenerateRequest(question="q", database="e", execute=True, n=5), resolved,
-            pipeline=PipelineSettings(), database=database,
+            pipeline=PipelineSettings(),
         )
     )
     assert response.success and response.rows == [[30.0]]
@@ -130,14 +129,14 @@ def test_a_large_schema_is_cut_to_the_relevant_tables():
     tables = "\n".join(f"CREATE TABLE audit_{i} (id INTEGER, payload_{i} TEXT);" for i in range(400))
     schema = parse_ddl(tables + "\n" + DDL)
     engine = FakeEngine("SELECT AVG(salary) FROM employees")
-    response = run(engine, resolved=ResolvedSchema(schema_=schema, dialect="sqlite"), question="average salary of employees")
+    response = run(engine, resolved=SchemaContext(schema_=schema, dialect="sqlite"), question="average salary of employees")
     assert response.success and "employees" in response.tables_used and len(response.tables_used) < 50
     assert "audit_399" not in engine.requests[0].messages[1].content
 
 
 def test_unparseable_schema_text_is_passed_through_unvalidated():
     engine = FakeEngine("SELECT name FROM people")
-    resolved = ResolvedSchema(raw_text="people(name, age)", dialect="sqlite")
+    resolved = SchemaContext(raw_text="people(name, age)", dialect="sqlite")
     response = run(engine, resolved=resolved)
     assert response.success and response.validated is False
     assert "could not be checked" in response.validation_error
@@ -149,7 +148,7 @@ def test_constrained_decoding_passes_a_schema_grammar():
     asyncio.run(
         generate_sql(
             engine, CONFIG, SqlGenerateRequest(question="q", constrained=True),
-            ResolvedSchema(schema_=SCHEMA, dialect="sqlite"), pipeline=PipelineSettings(),
+            SchemaContext(schema_=SCHEMA, dialect="sqlite"), pipeline=PipelineSettings(),
             grammar_for=lambda schema, dialect: f"root ::= \"{schema.tables[0].name}:{dialect}\"",
         )
     )

@@ -78,6 +78,14 @@ class PromptTooLong(EngineError):
     """The prompt and max_tokens do not fit the model's context window: the client's to fix (400)."""
 
 
+class EmptyPrompt(EngineError):
+    """The prompt tokenizes to nothing, so there is nothing to generate from: the client's to fix (400)."""
+
+
+class GenerationTimeout(EngineError):
+    """The generation ran past the model's time limit and was stopped (504)."""
+
+
 class AdapterNotSupported(EngineError):
     """This backend cannot load LoRA adapters."""
 
@@ -93,7 +101,8 @@ class Engine(ABC):
         """What this engine can do; valid after start()."""
 
     @abstractmethod
-    async def generate(self, request: GenerationRequest) -> GenerationOutput: ...
+    async def generate(self, request: GenerationRequest) -> GenerationOutput:
+        """Generate to the end; a cancelled call stops the generation before it returns."""
 
     @abstractmethod
     def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
