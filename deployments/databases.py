@@ -40,6 +40,12 @@ class DatabaseConfig(StrictModel):
         default=300.0, ge=0, description="Re-introspect after this long; null caches until refreshed."
     )
     include_tables: list[str] | None = Field(default=None, description="Only these tables; null means all.")
+    expose_schemas: list[str] = Field(
+        default_factory=list,
+        description="Further schemas (MySQL: databases) whose tables queries may name, qualified, e.g. "
+        "['sales'] or a system catalogue such as ['information_schema']; introspected like the default one. "
+        "Every other qualifier, and every system catalogue, is refused.",
+    )
     allow_privileged_account: bool = Field(
         default=False,
         description="Execute even when the database account can do more than read (PostgreSQL superuser or "

@@ -34,10 +34,15 @@ class SchemaResolver:
     @staticmethod
     def _loader(name: str, config: DatabaseConfig):
         def load(_name: str) -> DatabaseSchema:
-            schema = introspect(
-                config.resolve_url(), sample_values=config.sample_values, include_tables=config.include_tables
-            )
-            return schema.model_copy(update={"name": name})
+            url = config.resolve_url()
+            schema = introspect(url, sample_values=config.sample_values, include_tables=config.include_tables)
+            tables, qualifiers = list(schema.tables), list(schema.qualifiers)
+            for extra in config.expose_schemas:
+                # Named as the query must name them, `schema.table`: validation finds them by that name.
+                exposed = introspect(url, sample_values=config.sample_values, schema_name=extra)
+                tables += [t.model_copy(update={"name": f"{extra}.{t.name}"}) for t in exposed.tables]
+                qualifiers.append(extra)
+            return schema.model_copy(update={"name": name, "tables": tables, "qualifiers": qualifiers})
 
         return load
 
