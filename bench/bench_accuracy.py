@@ -15,7 +15,8 @@ introspected live, and `execute: true`; the returned rows are compared with the 
   sqleval-sqlite   the same 100 in their SQLite form, on SQLite files transpiled from the dumps
   chinook          our own questions over the bundled Chinook database (bench/data/chinook_questions.jsonl)
 Variants: default (validation + repair), no-repair (validate: false), constrained (GBNF grammar), n5
-(five candidates, vote by result), no-fix (no deterministic identifier fixes before a re-prompt). Matching follows sql-eval (text2sql/accuracy.py).
+(five candidates, vote by result), no-fix (no deterministic identifier fixes before a re-prompt), plain (the
+baseline: the same model through /v1/chat/completions with a plain prompt and no pipeline, bench/plain_prompt.py). Matching follows sql-eval (text2sql/accuracy.py).
 
 Writes bench/results/accuracy.json (one entry per model x suite x variant, merged across runs),
 per-question details in bench/results/accuracy/, and the table in BENCHMARKS.md.
@@ -36,6 +37,7 @@ from pathlib import Path
 import requests
 
 from bench.paths import DATA_DIR, RESULTS_DIR, add_dataset_flags, dataset_dir, dataset_dir_from_args
+from bench.plain_prompt import ask_plain
 from bench.report import update_benchmarks_section
 from bench.serve_app import run_per_model, start_bench_app, stop_bench_app
 from text2sql.accuracy import execution_match, expand_gold_alternatives, gold_orders
@@ -49,6 +51,8 @@ VARIANTS = {
     "constrained": {"constrained": True},
     "n5": {"n": 5},
     "no-fix": {"fix_identifiers": False},
+    # Not a request switch: the same model asked through /v1/chat/completions with a plain prompt (plain_prompt.py).
+    "plain": {},
 }
 _results_lock = threading.Lock()
 
@@ -167,7 +171,7 @@ class GoldCache:
     """Gold results, executed once per (database, query) and shared by every model and variant."""
 
     def __init__(self, databases: dict[str, dict]) -> None:
-        self._databases = databases
+        self.databases = databases
         self._cache: dict[tuple[str, str], list] = {}
         self._lock = threading.Lock()
 
@@ -176,7 +180,7 @@ class GoldCache:
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
-        url = resolve_url(self._databases[question["database"]])
+        url = resolve_url(self.databases[question["database"]])
         results = []
         for alternative in expand_gold_alternatives(question["gold"]):
             try:
@@ -206,7 +210,11 @@ def score(question: dict, body: dict, gold: GoldCache) -> bool:
 # ---- running -------------------------------------------------------------------------------------
 
 
-def ask(base_url: str, model: str, question: dict, variant: str) -> tuple[dict, float]:
+def ask(base_url: str, model: str, question: dict, variant: str, databases: dict[str, dict]) -> tuple[dict, float]:
+    if variant == "plain":
+        started = time.perf_counter()
+        body = ask_plain(base_url, model, question, resolve_url(databases[question["database"]]))
+        return body, (time.perf_counter() - started) * 1000
     body = {
         "question": question["question"],
         "database": question["database"],
@@ -227,7 +235,7 @@ def ask(base_url: str, model: str, question: dict, variant: str) -> tuple[dict, 
 def run_suite(base_url: str, model: str, suite: str, variant: str, questions: list[dict], gold: GoldCache) -> dict:
     details, latencies, by_category = [], [], {}
     for index, question in enumerate(questions):
-        body, elapsed_ms = ask(base_url, model, question, variant)
+        body, elapsed_ms = ask(base_url, model, question, variant, gold.databases)
         correct = score(question, body, gold) if body.get("status") == 200 else False
         latencies.append(elapsed_ms)
         tally = by_category.setdefault(question["category"], [0, 0])
@@ -267,7 +275,7 @@ def save(result: dict, path: Path) -> None:
         update_benchmarks_section("accuracy", render_table(data))
 
 
-VARIANT_ORDER = ("default", "no-fix", "no-repair", "constrained", "n5")
+VARIANT_ORDER = ("plain", "default", "no-fix", "no-repair", "constrained", "n5")
 
 
 def largest_runs(runs: list[dict]) -> list[dict]:
