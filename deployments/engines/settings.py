@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
 from text2sql.strict import StrictModel
 
@@ -24,6 +24,53 @@ class LlamaCppSettings(StrictModel):
     )
 
 
-# One member today; each backend adds its settings model here and its engine class to the registry.
-EngineSettings = Annotated[Union[LlamaCppSettings], Field(discriminator="backend")]  # noqa: UP007
-BACKENDS: tuple[str, ...] = ("llama_cpp",)
+class TransformersSettings(StrictModel):
+    backend: Literal["transformers"] = Field(
+        default="transformers",
+        description="Hugging Face Transformers (PyTorch): an HF model directory or hub id, or a GGUF file it "
+        "dequantizes once and caches; install the extra `[transformers]`.",
+    )
+    torch_dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        default="auto",
+        description="Weight dtype: 'auto' keeps the checkpoint's (float32 for a GGUF); bf16 and fp16 halve memory, "
+        "fp32 is the fastest on most CPUs.",
+    )
+    device_map: str | dict[str, int | str] | None = Field(
+        default=None,
+        description="transformers' device_map: null keeps the model on one device (the CPU), 'auto' spreads it "
+        "over the GPUs with accelerate, 'cuda:0' puts it on one.",
+    )
+    trust_remote_code: bool = Field(
+        default=False, description="Run model code shipped inside the checkpoint; only for checkpoints you trust."
+    )
+    load_in_4bit: bool = Field(
+        default=False, description="Quantize the weights to 4 bits (NF4) while loading, with bitsandbytes (CUDA GPU)."
+    )
+    load_in_8bit: bool = Field(
+        default=False,
+        description="Quantize the weights to 8 bits (LLM.int8) while loading, with bitsandbytes (CUDA GPU).",
+    )
+    context_length: PositiveInt | None = Field(
+        default=None,
+        description="Prompt plus completion tokens; null reads max_position_embeddings from the model's config.",
+    )
+    max_batch_size: PositiveInt = Field(
+        default=4,
+        description="Most concurrent requests one generate() call runs together (serve.batch, left-padded); the "
+        "engine declares it as its concurrent requests. Set max_ongoing_requests at least this high.",
+    )
+    batch_wait_timeout_s: float = Field(
+        default=0.02, ge=0, le=5, description="How long the first request of a batch waits for others to join it."
+    )
+    num_threads: PositiveInt | None = Field(default=None, description="torch CPU threads; null uses num_cpus.")
+
+    @model_validator(mode="after")
+    def _one_quantization(self) -> TransformersSettings:
+        if self.load_in_4bit and self.load_in_8bit:
+            raise ValueError("load_in_4bit and load_in_8bit are both true; choose one")
+        return self
+
+
+# Each backend adds its settings model here and its engine class to the registry.
+EngineSettings = Annotated[Union[LlamaCppSettings, TransformersSettings], Field(discriminator="backend")]  # noqa: UP007
+BACKENDS: tuple[str, ...] = ("llama_cpp", "transformers")
