@@ -56,6 +56,9 @@ def build(config: ModelConfig, model_path: Path) -> LlamaCppEngine:
         n_batch=settings.n_batch,
         use_mmap=settings.use_mmap,
         chat_format=settings.chat_format,
+        n_gpu_layers=settings.n_gpu_layers,
+        main_gpu=settings.main_gpu,
+        tensor_split=settings.tensor_split,
         generation_timeout_s=config.generation_timeout_s,
     )
 
@@ -70,6 +73,9 @@ class LlamaCppEngine(Engine):
         n_batch: int = 512,
         use_mmap: bool = True,
         chat_format: str | None = None,
+        n_gpu_layers: int = 0,
+        main_gpu: int = 0,
+        tensor_split: list[float] | None = None,
         generation_timeout_s: float | None = None,
     ) -> None:
         self._model_path = model_path
@@ -84,6 +90,9 @@ class LlamaCppEngine(Engine):
             "n_batch": n_batch,
             "use_mmap": use_mmap,
             "chat_format": chat_format,
+            "n_gpu_layers": n_gpu_layers,
+            "main_gpu": main_gpu,
+            "tensor_split": tensor_split,
             "verbose": False,
         }
         self._llama: Any = None

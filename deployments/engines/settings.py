@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, model_validator
 
 from text2sql.strict import StrictModel
 
@@ -21,6 +21,18 @@ class LlamaCppSettings(StrictModel):
     use_mmap: bool = Field(default=True, description="Memory-map the GGUF instead of reading it in.")
     chat_format: str | None = Field(
         default=None, description="llama-cpp-python chat format; None uses the template inside the GGUF."
+    )
+    n_gpu_layers: int = Field(
+        default=0,
+        ge=-1,
+        description="Layers offloaded to the GPU (llama.cpp's -ngl); -1 offloads all. Needs a CUDA build of "
+        "llama-cpp-python and num_gpus in ray_actor_options.",
+    )
+    main_gpu: NonNegativeInt = Field(
+        default=0, description="GPU for the whole model (one GPU) or for small tensors and scratch (split)."
+    )
+    tensor_split: list[NonNegativeFloat] | None = Field(
+        default=None, description="Share of the model per GPU, e.g. [3, 1] (0 skips a GPU); None splits by free memory."
     )
 
 
