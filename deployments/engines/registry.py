@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 ENGINE_BUILDERS: dict[str, str] = {
     "llama_cpp": "deployments.engines.llama_cpp:build",
     "transformers": "deployments.engines.transformers:build",
+    "vllm": "deployments.engines.vllm:build",
 }
 
 

@@ -36,6 +36,35 @@ class LlamaCppSettings(StrictModel):
     )
 
 
+class VllmSettings(StrictModel):
+    backend: Literal["vllm"] = Field(default="vllm", description="vLLM's async engine, Hugging Face models; GPU only.")
+    tensor_parallel_size: PositiveInt = Field(
+        default=1, description="GPUs one replica shards the model over; give the replica as many num_gpus."
+    )
+    gpu_memory_utilization: float = Field(
+        default=0.9, gt=0, le=1, description="Share of each GPU's memory vLLM takes for weights and KV cache."
+    )
+    max_model_len: PositiveInt | None = Field(
+        default=None, description="Context window in tokens; None uses the model's own."
+    )
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = Field(
+        default="auto", description="Weight and activation dtype; auto follows the model's config."
+    )
+    enable_lora: bool = Field(default=False, description="Serve LoRA adapters by name on this base model.")
+    max_loras: PositiveInt = Field(default=1, description="LoRA adapters in one batch at once.")
+    max_lora_rank: Literal[1, 8, 16, 32, 64, 128, 256, 320, 512] = Field(
+        default=16, description="Highest LoRA rank an adapter may have."
+    )
+    enable_prefix_caching: bool = Field(
+        default=True, description="Reuse the KV cache of shared prompt prefixes (a database's schema)."
+    )
+    max_num_seqs: PositiveInt = Field(
+        default=64,
+        description="Sequences vLLM batches at once; the engine declares it as its concurrent requests. "
+        "Set max_ongoing_requests to match.",
+    )
+
+
 class TransformersSettings(StrictModel):
     backend: Literal["transformers"] = Field(
         default="transformers",
@@ -83,6 +112,6 @@ class TransformersSettings(StrictModel):
         return self
 
 
-# Each backend adds its settings model here and its engine class to the registry.
-EngineSettings = Annotated[Union[LlamaCppSettings, TransformersSettings], Field(discriminator="backend")]  # noqa: UP007
-BACKENDS: tuple[str, ...] = ("llama_cpp", "transformers")
+# Each backend adds its settings model here and its engine builder to the registry.
+EngineSettings = Annotated[Union[LlamaCppSettings, TransformersSettings, VllmSettings], Field(discriminator="backend")]  # noqa: UP007
+BACKENDS: tuple[str, ...] = ("llama_cpp", "transformers", "vllm")
