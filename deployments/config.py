@@ -25,6 +25,11 @@ class RayActorOptions(StrictModel):
     num_cpus: float = Field(default=1.0, ge=0, description="CPUs reserved per replica.")
     num_gpus: float = Field(default=0.0, ge=0, description="GPUs reserved per replica.")
     memory: PositiveInt | None = Field(default=None, description="Memory reserved per replica, in bytes.")
+    accelerator_type: str | None = Field(
+        default=None,
+        description="GPU model the replica must run on, as Ray names it (ray.util.accelerators): e.g. 'L4', "
+        "'A10G', 'A100', 'H100'. None takes any node with the GPUs.",
+    )
 
 
 class AutoscalingSettings(StrictModel):
