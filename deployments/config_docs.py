@@ -21,13 +21,14 @@ from deployments.config import (
     RequestLimits,
 )
 from deployments.databases import DatabaseConfig
-from deployments.engines.settings import VllmSettings
+from deployments.engines.settings import TransformersSettings, VllmSettings
 
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("`args` (AppConfig)", AppConfig),
     ("`args.models[]` (ModelConfig)", ModelConfig),
     ("`args.models[].generation`", GenerationDefaults),
     ("`args.models[].engine` (llama_cpp)", LlamaCppSettings),
+    ("`args.models[].engine` (transformers)", TransformersSettings),
     ("`args.models[].engine` (vllm)", VllmSettings),
     ("`args.models[].ray_actor_options`", RayActorOptions),
     ("`args.models[].autoscaling_config`", AutoscalingSettings),
