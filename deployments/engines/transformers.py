@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,7 +99,8 @@ class TransformersEngine(Engine):
         self._bos_id: int | None = None
         self._model_lock = asyncio.Lock()
         self._submit: Callable[[Row], Awaitable[Any]] = self._run_alone
-        self.batch_sizes: list[int] = []  # rows per generate() call, oldest first: batching made visible
+        # Rows per batch, the latest last: batching made visible to tests and benchmarks.
+        self.batch_sizes: deque[int] = deque(maxlen=1000)
 
     @property
     def capabilities(self) -> EngineCapabilities:

@@ -109,8 +109,9 @@ def forget_gguf_quantization(model: Any) -> None:
 
 
 def _conversion_dtype(settings: TransformersSettings) -> str:
-    # 'auto' keeps the GGUF's own (float32 for quantized files); 4/8-bit loading quantizes from that.
-    return TORCH_DTYPES[settings.torch_dtype] if settings.torch_dtype in ("bf16", "fp16", "fp32") else "auto"
+    # 'auto' keeps the GGUF's own dtype (float32 for quantized files), which loading then casts to fp32 or
+    # quantizes to 4/8 bits; bf16 and fp16 convert straight to half size, for big models.
+    return TORCH_DTYPES[settings.torch_dtype] if settings.torch_dtype in ("bf16", "fp16") else "auto"
 
 
 def _convert(gguf: Path, target: Path, source: dict[str, Any], *, trust_remote_code: bool) -> None:

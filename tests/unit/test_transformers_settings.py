@@ -173,3 +173,19 @@ def test_a_row_generate_never_finished_is_closed_as_cut_off() -> None:
     feed(row, Tokens().ids("SELECT"))
     row.close()
     assert row.finish_reason == "length"
+
+
+def test_openai_penalties_apply_per_row_to_generated_tokens_only() -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from deployments.engines.transformers_rows import penalties_processor
+
+    plain = Row(prompt_ids=[1], sampling=SamplingParams(max_tokens=5))
+    assert penalties_processor([plain], prompt_width=1) is None
+    penalised = Row(prompt_ids=[1], sampling=SamplingParams(max_tokens=5, presence_penalty=0.5, frequency_penalty=1.0))
+    processor = penalties_processor([plain, penalised], prompt_width=1)
+    # Prompt token 3 is not penalised; generated tokens 2, 2 and 0 are, in the second row only.
+    input_ids = torch.tensor([[3, 2, 2, 0], [3, 2, 2, 0]])
+    scores = processor(input_ids, torch.zeros(2, 4))
+    assert scores[0].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert scores[1].tolist() == [-1.5, 0.0, -2.5, 0.0]
