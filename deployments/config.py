@@ -65,7 +65,9 @@ class ModelConfig(StrictModel):
     )
     num_replicas: PositiveInt = Field(default=1, description="Fixed replica count when autoscaling is off.")
     max_ongoing_requests: PositiveInt = Field(
-        default=1, description="Requests a replica works on at once; llama.cpp generates one at a time."
+        default=1,
+        description="Requests a replica works on at once: 1 for llama.cpp (one generation at a time); at least "
+        "engine.max_batch_size for transformers, so a batch can fill.",
     )
     max_queued_requests: int = Field(
         default=-1, ge=-1, description="Requests waiting beyond that before a 503; -1 is unbounded."
