@@ -420,7 +420,7 @@ def _literal(text: str) -> str:
         elif char == "\t":
             escaped.append("\\t")
         elif ord(char) < 0x20 or ord(char) == 0x7F:
-            escaped.append(f"\\x{ord(char):02X}")
+            escaped.append(f"\\u{ord(char):04X}")
         else:
             escaped.append(char)
     return '"' + "".join(escaped) + '"'
@@ -445,9 +445,8 @@ def _char_class(chars: Iterable[str]) -> str:
 
 
 def _escape_class_char(char: str) -> str:
-    """Letters and digits as they are; anything else as a hex escape, so `]`, `-` and `^` stay literal."""
+    """Letters and digits as they are; anything else as a hex escape, so `]`, `-` and `^` stay literal.
+    Always `\\u`/`\\U`, never `\\x`: xgrammar (vLLM) reads every hex digit after `\\x`, llama.cpp only two."""
     if char.isascii() and char.isalnum():
         return char
-    if ord(char) <= 0xFF:
-        return f"\\x{ord(char):02X}"
     return f"\\u{ord(char):04X}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08X}"
