@@ -73,7 +73,8 @@ class ModelConfig(StrictModel):
         default=-1, ge=-1, description="Requests waiting beyond that before a 503; -1 is unbounded."
     )
     constrained_decoding: bool = Field(
-        default=False, description="Restrict generation to the schema's identifiers with a grammar (llama_cpp)."
+        default=False,
+        description="Restrict generation to the schema's identifiers with a grammar (engines that support one: llama_cpp, vllm).",
     )
     max_tokens_limit: PositiveInt = Field(
         default=1024,
