@@ -12,26 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
-PG_URL_ENV = "TEXT2SQL_TEST_PG_URL"
-MYSQL_URL_ENV = "TEXT2SQL_TEST_MYSQL_URL"
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
-
-
-def _reachable_engine(url: str, env_var: str) -> sa.Engine:
-    engine = sa.create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 5})
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.SQLAlchemyError as e:
-        engine.dispose()
-        shown = make_url(url).render_as_string(hide_password=True)
-        reason = type(getattr(e, "orig", None) or e).__name__
-        pytest.skip(f"no database server at {shown} ({reason}); set {env_var} to one you can use")
-    return engine
+from tests.live_databases import (
+    DEFAULT_MYSQL_URL,
+    DEFAULT_PG_URL,
+    MYSQL_URL_ENV,
+    PG_URL_ENV,
+    reachable_engine,
+)
 
 
 @pytest.fixture(scope="session")
@@ -46,14 +34,14 @@ def mysql_url() -> str:
 
 @pytest.fixture(scope="session")
 def pg_engine(pg_url: str) -> Iterator[sa.Engine]:
-    engine = _reachable_engine(pg_url, PG_URL_ENV)
+    engine = reachable_engine(pg_url, PG_URL_ENV)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture(scope="session")
 def mysql_engine(mysql_url: str) -> Iterator[sa.Engine]:
-    engine = _reachable_engine(mysql_url, MYSQL_URL_ENV)
+    engine = reachable_engine(mysql_url, MYSQL_URL_ENV)
     yield engine
     engine.dispose()
 

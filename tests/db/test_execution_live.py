@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
+from tests.live_databases import MYSQL_URL, MYSQL_URL_ENV, PG_URL, PG_URL_ENV, reachable_engine
 from text2sql import execution
 from text2sql.execution import (
     DatabaseUnavailable,
@@ -37,8 +37,6 @@ from text2sql.execution import (
 )
 from text2sql.validation import validate_sql
 
-PG_URL = os.environ.get("TEXT2SQL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-MYSQL_URL = os.environ.get("TEXT2SQL_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 ROWS = 10_000
 # A stopped query must come back within the limit plus this (watchdog grace, scheduling).
 SLACK_S = 2.5
@@ -262,21 +260,6 @@ def test_unsupported_and_malformed_urls() -> None:
 # --- servers ----------------------------------------------------------------------------------------------
 
 
-def reachable_admin_engine(url: str, env_var: str) -> sa.Engine:
-    engine = sa.create_engine(
-        url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
-    )
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.SQLAlchemyError as e:
-        engine.dispose()
-        shown = make_url(url).render_as_string(hide_password=True)
-        reason = type(getattr(e, "orig", None) or e).__name__
-        pytest.skip(f"no database server at {shown} ({reason}); set {env_var} to one you can use")
-    return engine
-
-
 @dataclass(frozen=True)
 class ServerTable:
     url: str
@@ -295,7 +278,7 @@ def with_password(url: str, password: str, *, port: int | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def pg_admin() -> Iterator[sa.Engine]:
-    engine = reachable_admin_engine(PG_URL, "TEXT2SQL_TEST_PG_URL")
+    engine = reachable_engine(PG_URL, PG_URL_ENV, isolation_level="AUTOCOMMIT")
     yield engine
     engine.dispose()
 
@@ -491,7 +474,7 @@ def test_postgres_errors_never_show_the_password(pg_table: ServerTable) -> None:
 
 @pytest.fixture(scope="module")
 def mysql_admin() -> Iterator[sa.Engine]:
-    engine = reachable_admin_engine(MYSQL_URL, "TEXT2SQL_TEST_MYSQL_URL")
+    engine = reachable_engine(MYSQL_URL, MYSQL_URL_ENV, isolation_level="AUTOCOMMIT")
     yield engine
     engine.dispose()
 
@@ -793,7 +776,7 @@ def test_attack_stays_within_memory_and_time(backend: str, sql: str, tmp_path: P
         url = f"sqlite:///{path}"
     else:
         url = PG_URL if backend == "postgres" else MYSQL_URL
-        reachable_admin_engine(url, "TEXT2SQL_TEST_PG_URL" if backend == "postgres" else "TEXT2SQL_TEST_MYSQL_URL")
+        reachable_engine(url, PG_URL_ENV if backend == "postgres" else MYSQL_URL_ENV, isolation_level="AUTOCOMMIT")
     timeout_s = 5.0
     repo = Path(__file__).resolve().parents[2]
     run = subprocess.run(

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from tests.db.conftest import MYSQL_URL_ENV, PG_URL_ENV
+from tests.live_databases import MYSQL_URL_ENV, PG_URL_ENV
 from text2sql.execution import dispose_engines, execute_read_only
 from text2sql.privileges import AccountCheckError, AccountReport, check_account
 

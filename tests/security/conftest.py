@@ -6,7 +6,6 @@ Servers come from TEXT2SQL_TEST_PG_URL and TEXT2SQL_TEST_MYSQL_URL; one that can
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -14,31 +13,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
+from tests.live_databases import MYSQL_URL, MYSQL_URL_ENV, PG_URL, PG_URL_ENV, reachable_engine
 from text2sql.execution import dispose_engines
-
-PG_URL = os.environ.get("TEXT2SQL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-MYSQL_URL = os.environ.get("TEXT2SQL_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-
-
-def reachable(url: str, env_var: str) -> sa.Engine:
-    engine = sa.create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 5})
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.SQLAlchemyError as e:
-        engine.dispose()
-        shown = make_url(url).render_as_string(hide_password=True)
-        pytest.skip(f"no database server at {shown} ({type(getattr(e, 'orig', None) or e).__name__}); set {env_var}")
-    return engine
 
 
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[sa.Engine]:
     """A superuser connection to the test PostgreSQL server (creates schemas, roles, extensions)."""
-    engine = reachable(PG_URL, "TEXT2SQL_TEST_PG_URL")
+    engine = reachable_engine(PG_URL, PG_URL_ENV)
     yield engine
     engine.dispose()
 
@@ -46,7 +29,7 @@ def pg_admin() -> Iterator[sa.Engine]:
 @pytest.fixture(scope="session")
 def mysql_admin() -> Iterator[sa.Engine]:
     """A root connection to the test MariaDB/MySQL server."""
-    engine = reachable(MYSQL_URL, "TEXT2SQL_TEST_MYSQL_URL")
+    engine = reachable_engine(MYSQL_URL, MYSQL_URL_ENV)
     yield engine
     engine.dispose()
 

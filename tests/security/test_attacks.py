@@ -26,7 +26,8 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
-from tests.security.conftest import MYSQL_URL, PG_URL, unique
+from tests.live_databases import MYSQL_URL, PG_URL
+from tests.security.conftest import unique
 from text2sql.pipeline.candidate import CandidateOutcome, Dialects, ExecutionTarget, check_candidate
 from text2sql.pipeline.verdict import is_unsafe
 from text2sql.schema import DatabaseSchema

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from deployments.databases import DatabaseConfig
 from deployments.schema_resolver import SchemaResolver
-from tests.security.conftest import PG_URL, unique
+from tests.live_databases import PG_URL
+from tests.security.conftest import unique
 from text2sql.validation import validate_sql
 
 

@@ -29,7 +29,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.security.conftest import MYSQL_URL, PG_URL, unique
+from tests.live_databases import MYSQL_URL, PG_URL
+from tests.security.conftest import unique
 from text2sql.accuracy import expand_gold_alternatives
 from text2sql.pipeline.verdict import is_unsafe
 from text2sql.schema.introspect import introspect
