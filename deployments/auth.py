@@ -1,4 +1,4 @@
-"""API keys: user keys for `/v1/*`, separate admin keys for `/v1/admin/*`.
+"""API keys: user keys for `/v1/*`, separate admin keys for `/v1/admin/*` and `/v1/adapters`.
 
 Keys come from the config or, better, from environment variables named in it. They are compared in
 constant time, counted in the metrics by their configured name, and never logged or echoed.
@@ -45,7 +45,7 @@ class AuthSettings(StrictModel):
         default_factory=list, description="User keys; when any is set, every /v1/* call needs one."
     )
     admin_keys: list[ApiKeyConfig] = Field(
-        default_factory=list, description="Admin keys for /v1/admin/*; separate from the user keys."
+        default_factory=list, description="Admin keys for /v1/admin/* and /v1/adapters; separate from the user keys."
     )
 
     allow_unvalidated_execution: bool = Field(
@@ -84,7 +84,7 @@ class KeyChecker:
         if not self.enabled or not path.startswith("/v1/"):
             return ANONYMOUS
         presented = _bearer(authorization)
-        admin = path.startswith("/v1/admin/")
+        admin = path.startswith(ADMIN_PATHS)
         if presented is None:
             raise Unauthorized(
                 "this API needs a key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
@@ -100,6 +100,10 @@ class KeyChecker:
         if name is None:
             raise Unauthorized("the key is not valid", headers={"WWW-Authenticate": "Bearer"})
         return name
+
+
+# Adapters change what every user is served: registering, listing and deleting them takes an admin key.
+ADMIN_PATHS = ("/v1/admin/", "/v1/adapters")
 
 
 def _bearer(authorization: str | None) -> bytes | None:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from ray import serve
 from ray.serve import Application
 
+from deployments.adapters.catalog_deployment import CATALOG_DEPLOYMENT_NAME, AdapterCatalogServer
 from deployments.config import AppConfig
 from deployments.ingress import INGRESS_DEPLOYMENT_NAME, Ingress, IngressASGI
 from deployments.model_server import ModelServer
@@ -37,8 +38,9 @@ def parse_app_config(args: dict[str, Any] | AppConfig) -> AppConfig:
             f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in e.errors()
         )
         raise ConfigError(f"invalid application args: {problems}") from e
-    if INGRESS_DEPLOYMENT_NAME in config.model_names:
-        raise ConfigError(f"model name {INGRESS_DEPLOYMENT_NAME!r} is reserved for the ingress")
+    for reserved in (INGRESS_DEPLOYMENT_NAME, CATALOG_DEPLOYMENT_NAME):
+        if reserved in config.model_names:
+            raise ConfigError(f"model name {reserved!r} is reserved for the app's own deployments")
     return config
 
 
@@ -50,11 +52,14 @@ def build_app(args: dict[str, Any]) -> Application:
 def build_app_with_engines(args: dict[str, Any] | AppConfig, *, engines: dict[str, Engine]) -> Application:
     """`build_app`, where a test may hand some model servers their own engine instead of loading weights."""
     config = parse_app_config(args)
+    catalog = serve.deployment(AdapterCatalogServer, **AdapterCatalogServer.get_deployment_options()).bind(
+        config.base_templates, config.adapters
+    )
     model_apps = {
         model.name: serve.deployment(ModelServer, **ModelServer.get_deployment_options(model)).bind(
-            model, engines.get(model.name), pipeline=config.pipeline
+            model, engines.get(model.name), pipeline=config.pipeline, catalog=catalog
         )
         for model in config.models
     }
     ingress = serve.deployment(IngressASGI, **Ingress.get_deployment_options(config))
-    return ingress.bind(config, model_apps)
+    return ingress.bind(config, model_apps, catalog)

@@ -10,9 +10,11 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
+from deployments.adapters.catalog import AdapterCatalog, AdapterSpec
 from deployments.auth import AuthSettings
 from deployments.databases import DatabaseConfig
 from deployments.engines.settings import BACKENDS, EngineSettings, LlamaCppSettings
+from deployments.errors import ApiError
 from deployments.model_source import parse_model_source
 from text2sql.pipeline.settings import GenerationDefaults, PipelineSettings
 from text2sql.prompts import TEMPLATE_IDS
@@ -80,6 +82,11 @@ class ModelConfig(StrictModel):
         default=1024,
         description="Most tokens a request may ask for (max_tokens, max_completion_tokens); more is a 400. "
         "generation.max_tokens must not exceed it.",
+    )
+    max_adapters_per_replica: PositiveInt = Field(
+        default=4,
+        description="LoRA adapters one replica keeps loaded (engines that load adapters); the least recently used "
+        "goes first. Requests for an adapter prefer replicas that hold it (Serve's model multiplexing).",
     )
     generation_timeout_s: float = Field(
         default=120.0,
@@ -153,6 +160,11 @@ class IngressSettings(StrictModel):
 class AppConfig(StrictModel):
     models: list[ModelConfig] = Field(min_length=1, description="Model deployments, one per served name.")
     default_model: str | None = Field(default=None, description="Model used when a request names none; the first.")
+    adapters: list[AdapterSpec] = Field(
+        default_factory=list,
+        description="LoRA adapters served from the start, each as `<base>:<name>` and as `<name>`; more can be "
+        "registered at run time with POST /v1/adapters (admin).",
+    )
     databases: dict[str, DatabaseConfig] = Field(
         default_factory=dict, description="Named databases users can ask about (`database` in a request)."
     )
@@ -172,6 +184,19 @@ class AppConfig(StrictModel):
         elif self.default_model not in names:
             raise ValueError(f"default_model {self.default_model!r} is not one of the models: {names}")
         return self
+
+    @model_validator(mode="after")
+    def _adapters_fit_their_bases(self) -> AppConfig:
+        try:
+            AdapterCatalog(self.base_templates, self.adapters)
+        except ApiError as e:
+            raise ValueError(e.message) from None
+        return self
+
+    @property
+    def base_templates(self) -> dict[str, str]:
+        """Each served model's prompt template: what an adapter on it must have been trained with."""
+        return {m.name: m.prompt_template for m in self.models}
 
     @property
     def model_names(self) -> list[str]:

@@ -76,3 +76,17 @@ class UnknownDatabase(ModelNotFound):
 class DatabaseUnavailable(ApiError):
     status_code = 503
     error_type = "database_unavailable"
+
+
+class AdapterConflict(ApiError):
+    """An adapter registration that clashes: its name is taken, or its prompt template is not its base model's."""
+
+    status_code = 409
+    error_type = "conflict_error"
+
+
+class AdapterUnusable(ApiError):
+    """A registered adapter that its base model's engine could not load (bad files, wrong base, no adapter support)."""
+
+    status_code = 422
+    error_type = "invalid_request_error"

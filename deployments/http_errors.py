@@ -16,7 +16,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deployments.errors import ApiError, ServiceOverloaded
-from text2sql.pipeline.engine import EmptyPrompt, EngineError, GenerationTimeout, PromptTooLong
+from text2sql.pipeline.engine import (
+    AdapterInvalid,
+    AdapterNotSupported,
+    EmptyPrompt,
+    EngineError,
+    GenerationTimeout,
+    PromptTooLong,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +33,8 @@ _ENGINE_ERRORS: dict[type[EngineError], tuple[int, str, str | None]] = {
     PromptTooLong: (400, "invalid_request_error", "messages"),
     EmptyPrompt: (400, "invalid_request_error", "prompt"),
     GenerationTimeout: (504, "timeout_error", None),
+    AdapterNotSupported: (400, "invalid_request_error", "model"),
+    AdapterInvalid: (422, "invalid_request_error", "model"),
 }
 
 

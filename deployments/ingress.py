@@ -19,10 +19,19 @@ from fastapi.staticfiles import StaticFiles
 from ray import serve
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
+from deployments.adapters.catalog import AdapterSpec, RegisteredAdapter
 from deployments.auth import ANONYMOUS, KeyChecker
 from deployments.config import AppConfig
 from deployments.database_accounts import DatabaseAccounts
-from deployments.errors import ApiError, Forbidden, ModelNotFound, PayloadTooLarge, UnsafeSql, UpstreamTimeout
+from deployments.errors import (
+    AdapterUnusable,
+    ApiError,
+    Forbidden,
+    ModelNotFound,
+    PayloadTooLarge,
+    UnsafeSql,
+    UpstreamTimeout,
+)
 from deployments.http_errors import (
     as_api_error,
     error_response,
@@ -39,6 +48,7 @@ from deployments.protocol.openai import (
 )
 from deployments.protocol.sql import SchemaRefreshRequest, SqlGenerateRequest, SqlGenerateResponse
 from deployments.schema_resolver import SchemaResolver
+from text2sql.pipeline.engine import EngineError
 from text2sql.pipeline.verdict import is_unsafe
 
 logger = logging.getLogger(__name__)
@@ -105,9 +115,11 @@ app.mount("/ui", StaticFiles(directory=UI_DIR, html=True, check_dir=False), name
 
 
 class Ingress:
-    def __init__(self, config: AppConfig, model_handles: dict[str, Any]) -> None:
+    def __init__(self, config: AppConfig, model_handles: dict[str, Any], catalog: Any | None = None) -> None:
+        """`catalog` is the AdapterCatalog deployment's handle; without it no adapter can be served."""
         self.config = config
         self._handles = model_handles
+        self._catalog = catalog
         self._created = int(time.time())
         self.metrics = IngressMetrics()
         self.schemas = SchemaResolver(config.databases)
@@ -128,19 +140,27 @@ class Ingress:
 
     # ---- routing -------------------------------------------------------------------------------
 
-    def _route(self, request: Request, requested: str | None) -> tuple[str, Any]:
+    async def _route(self, request: Request, requested: str | None) -> tuple[str, str, Any, RegisteredAdapter | None]:
+        """(served name, base model, handle, adapter): an adapter's requests go to its base model's replicas,
+        tagged with its multiplexed model id so that replicas already holding it are preferred."""
         name = requested or self.config.default_model
         handle = self._handles.get(name)
+        adapter = None
+        if handle is None and self._catalog is not None:
+            adapter = await _unwrapped(self._catalog.resolve.remote(name))
+            if adapter is not None:
+                handle = self._handles[adapter.base].options(multiplexed_model_id=adapter.model_id)
         if handle is None:
             raise ModelNotFound(
-                f"model {name!r} does not exist; available models: {', '.join(self.config.model_names)}",
+                f"model {name!r} does not exist; available models: {', '.join(self.config.model_names)} "
+                "and the adapters GET /v1/models lists",
                 param="model",
             )
         request.state.model = name
-        return name, handle
+        return name, adapter.base if adapter else name, handle, adapter
 
-    async def _call(self, method: Any, *args: Any) -> Any:
-        response = method.remote(*args, time.time())
+    async def _call(self, method: Any, *args: Any, adapter: RegisteredAdapter | None = None) -> Any:
+        response = method.remote(*args, time.time(), adapter=adapter)
         try:
             return await asyncio.wait_for(response, self.config.ingress.request_timeout_s)
         except asyncio.TimeoutError as e:
@@ -196,14 +216,14 @@ class Ingress:
         self._check_size("history", history, limits.max_history_chars)
         self._check_unvalidated_execution(request, body)
         started = time.perf_counter()
-        name, handle = self._route(request, body.model)
-        self._check_max_tokens(name, body)
+        name, base, handle, adapter = await self._route(request, body.model)
+        self._check_max_tokens(base, body)
         if body.execute and body.database is not None:
             # Refused before any model works on it when the account can do more than read.
             await asyncio.to_thread(self.accounts.ensure_may_execute, body.database)
         # Introspection may hit the database (on a cache miss): keep the event loop free.
         context = await asyncio.to_thread(self.schemas.resolve, body)
-        result: SqlGenerateResponse = await self._call(handle.generate_sql, body, context)
+        result: SqlGenerateResponse = await self._call(handle.generate_sql, body, context, adapter=adapter)
         result.timings.total_ms = (time.perf_counter() - started) * 1000
         if not result.success and result.attempts and is_unsafe(result.attempts[-1].code):
             self.metrics.sql_results.labels(model=name, outcome="unsafe").inc()
@@ -277,16 +297,16 @@ class Ingress:
         return await self._openai(request, body, method="complete", stream_method="stream_complete")
 
     async def _openai(self, request: Request, body: Any, *, method: str, stream_method: str) -> Response:
-        name, handle = self._route(request, body.model)
-        self._check_max_tokens(name, body)
+        name, base, handle, adapter = await self._route(request, body.model)
+        self._check_max_tokens(base, body)
         if body.stream:
-            return await self._stream(name, getattr(handle.options(stream=True), stream_method), body)
-        result = await self._call(getattr(handle, method), body)
+            return await self._stream(name, getattr(handle.options(stream=True), stream_method), body, adapter)
+        result = await self._call(getattr(handle, method), body, adapter=adapter)
         self._record_usage(name, result.usage)
         return JSONResponse(result.model_dump(exclude_none=True))
 
-    async def _stream(self, name: str, method: Any, body: Any) -> Response:
-        generator = method.remote(body, time.time())
+    async def _stream(self, name: str, method: Any, body: Any, adapter: RegisteredAdapter | None) -> Response:
+        generator = method.remote(body, time.time(), adapter=adapter)
         # The whole stream, not just its first chunk, has request_timeout_s.
         deadline = time.monotonic() + self.config.ingress.request_timeout_s
         # Wait for the first chunk before answering 200, so a full queue or a failed model is a
@@ -333,7 +353,64 @@ class Ingress:
 
     @app.get("/v1/models", response_model=ModelList)
     async def list_models(self) -> ModelList:
-        return ModelList(data=[ModelCard(id=name, created=self._created) for name in self.config.model_names])
+        """Base models, then adapters, each with its base (`parent`) and prompt template."""
+        cards = [
+            ModelCard(id=m.name, created=self._created, prompt_template=m.prompt_template, backend=m.backend)
+            for m in self.config.models
+        ]
+        for adapter in await self._adapters():
+            cards.append(
+                ModelCard(
+                    id=adapter.model_id, created=adapter.created, parent=adapter.base,
+                    prompt_template=adapter.prompt_template, adapter=adapter.name,
+                )
+            )
+        return ModelList(data=cards)
+
+    # ---- adapters (admin) ----------------------------------------------------------------------
+
+    @app.get("/v1/adapters")
+    async def list_adapters(self) -> JSONResponse:
+        adapters = await self._adapters()
+        return JSONResponse({"object": "list", "data": [a.model_dump(mode="json") for a in adapters]})
+
+    @app.post("/v1/adapters", status_code=201)
+    async def register_adapter(self, body: AdapterSpec) -> JSONResponse:
+        """Register, then load on one replica of the base model: an adapter its engine cannot load is refused
+        (and forgotten) now, not when the first user asks for it."""
+        catalog = self._require_catalog()
+        adapter: RegisteredAdapter = await _unwrapped(catalog.register.remote(body))
+        handle = self._handles[adapter.base].options(multiplexed_model_id=adapter.model_id)
+        try:
+            loaded = await asyncio.wait_for(
+                _unwrapped(handle.load_adapter.remote(adapter)), self.config.ingress.request_timeout_s
+            )
+        except BaseException as e:
+            await _unwrapped(catalog.remove.remote(adapter.name))
+            if isinstance(e, EngineError):
+                raise AdapterUnusable(
+                    f"adapter {adapter.name!r} could not be loaded on {adapter.base!r}: {e}", param="path"
+                ) from e
+            if isinstance(e, asyncio.TimeoutError):
+                raise self._timeout() from e
+            raise
+        body_out = {**adapter.model_dump(mode="json"), "load_ms": loaded["load_ms"]}
+        return JSONResponse(body_out, status_code=201)
+
+    @app.delete("/v1/adapters/{name}")
+    async def delete_adapter(self, name: str) -> JSONResponse:
+        """Forget the adapter at once (new requests get a 404); every replica holding it unloads it within
+        the replicas' sync period."""
+        adapter: RegisteredAdapter = await _unwrapped(self._require_catalog().remove.remote(name))
+        return JSONResponse({"deleted": adapter.model_id, "object": "adapter"})
+
+    def _require_catalog(self) -> Any:
+        if self._catalog is None:
+            raise ApiError("this app was built without an adapter catalogue")
+        return self._catalog
+
+    async def _adapters(self) -> list[RegisteredAdapter]:
+        return await _unwrapped(self._catalog.listing.remote()) if self._catalog is not None else []
 
     # ---- operations ----------------------------------------------------------------------------
 
@@ -362,6 +439,17 @@ class Ingress:
 # at import time: replicas import this module afresh, and a rewrite done in the builder's process
 # would not reach the app object they use.
 IngressASGI = serve.ingress(app)(Ingress)
+
+
+async def _unwrapped(response: Any) -> Any:
+    """A handle call's result; a Serve-side error is re-raised as itself, so its status and message survive."""
+    try:
+        return await response
+    except Exception as e:
+        cause = getattr(e, "cause", None)
+        if isinstance(cause, ApiError | EngineError):
+            raise cause from None
+        raise
 
 
 def _model_deployment_statuses(serve: Any, model_names: list[str]) -> dict[str, str]:

@@ -13,16 +13,21 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from deployments.adapters.catalog import RegisteredAdapter
+from deployments.adapters.replica import ReplicaAdapters
 from deployments.config import ModelConfig, PipelineSettings
 from deployments.engines.registry import build_engine
 from deployments.protocol.openai import ChatCompletionRequest, CompletionRequest, UsageInfo
 from deployments.protocol.sql import SqlGenerateRequest, SqlGenerateResponse
 from deployments.serving import openai_serving
 from deployments.serving.sql_generation import generate_sql
-from text2sql.pipeline.engine import Engine
+from text2sql.pipeline.engine import AdapterNotSupported, Engine
 from text2sql.pipeline.inputs import SchemaContext
 
 logger = logging.getLogger(__name__)
+
+# How often a replica asks the catalogue which adapters still exist, and drops the ones deleted.
+ADAPTER_SYNC_PERIOD_S = 2.0
 
 
 class ModelServer:
@@ -33,7 +38,9 @@ class ModelServer:
         engine: Engine | None = None,
         *,
         pipeline: PipelineSettings | None = None,
+        catalog: Any | None = None,
     ) -> None:
+        """`catalog` is the AdapterCatalog deployment's handle; without it the model serves no adapters."""
         self._config = config
         self._pipeline = pipeline or PipelineSettings()
         self._requests_served = 0
@@ -42,6 +49,17 @@ class ModelServer:
             engine = await asyncio.to_thread(build_engine, config)
         await engine.start()
         self._engine = engine
+        self._catalog = catalog
+        self._adapters: ReplicaAdapters | None = None
+        if catalog is not None and engine.capabilities.adapters:
+            from ray import serve
+
+            self._adapters = ReplicaAdapters(
+                engine,
+                max_loaded=config.max_adapters_per_replica,
+                multiplexed=serve.multiplexed(max_num_models_per_replica=config.max_adapters_per_replica),
+            )
+            self._adapter_sync = asyncio.get_running_loop().create_task(self._sync_adapters_forever())
         logger.info("model %s ready (pid %d)", config.name, os.getpid())
 
     @staticmethod
@@ -62,38 +80,90 @@ class ModelServer:
             options["num_replicas"] = config.num_replicas
         return options
 
+    # Every request method takes `adapter`: the registered adapter the request's model name resolved to, whose
+    # model id is also the request's multiplexed model id. None is the base model.
+
     async def generate_sql(
-        self, request: SqlGenerateRequest, context: SchemaContext, sent_at: float
+        self,
+        request: SqlGenerateRequest,
+        context: SchemaContext,
+        sent_at: float,
+        adapter: RegisteredAdapter | None = None,
     ) -> SqlGenerateResponse:
         """`context` is resolved by the ingress: the schema, and where the SQL may run when it is to run."""
         self._requests_served += 1
+        config = await self._serving_config(adapter)
         return await generate_sql(
             self._engine,
-            self._config,
+            config,
             request,
             context,
             pipeline=self._pipeline,
             queue_ms=_since_ms(sent_at),
             grammar_for=_grammar_for if self._engine.capabilities.grammar else None,
+            adapter=_adapter_id(adapter),
         )
 
-    async def chat(self, request: ChatCompletionRequest, sent_at: float):
+    async def chat(self, request: ChatCompletionRequest, sent_at: float, adapter: RegisteredAdapter | None = None):
         self._requests_served += 1
-        return await openai_serving.chat_completion(self._engine, self._config, request)
+        config = await self._serving_config(adapter)
+        return await openai_serving.chat_completion(self._engine, config, request, adapter=_adapter_id(adapter))
 
-    async def complete(self, request: CompletionRequest, sent_at: float):
+    async def complete(self, request: CompletionRequest, sent_at: float, adapter: RegisteredAdapter | None = None):
         self._requests_served += 1
-        return await openai_serving.completion(self._engine, self._config, request)
+        config = await self._serving_config(adapter)
+        return await openai_serving.completion(self._engine, config, request, adapter=_adapter_id(adapter))
 
-    async def stream_chat(self, request: ChatCompletionRequest, sent_at: float) -> AsyncIterator[str | UsageInfo]:
+    async def stream_chat(
+        self, request: ChatCompletionRequest, sent_at: float, adapter: RegisteredAdapter | None = None
+    ) -> AsyncIterator[str | UsageInfo]:
         self._requests_served += 1
-        async for chunk in openai_serving.chat_completion_stream(self._engine, self._config, request):
+        config = await self._serving_config(adapter)
+        stream = openai_serving.chat_completion_stream(self._engine, config, request, adapter=_adapter_id(adapter))
+        async for chunk in stream:
             yield _stream_item(chunk)
 
-    async def stream_complete(self, request: CompletionRequest, sent_at: float) -> AsyncIterator[str | UsageInfo]:
+    async def stream_complete(
+        self, request: CompletionRequest, sent_at: float, adapter: RegisteredAdapter | None = None
+    ) -> AsyncIterator[str | UsageInfo]:
         self._requests_served += 1
-        async for chunk in openai_serving.completion_stream(self._engine, self._config, request):
+        config = await self._serving_config(adapter)
+        stream = openai_serving.completion_stream(self._engine, config, request, adapter=_adapter_id(adapter))
+        async for chunk in stream:
             yield _stream_item(chunk)
+
+    # ---- adapters ------------------------------------------------------------------------------
+
+    async def load_adapter(self, adapter: RegisteredAdapter) -> dict[str, Any]:
+        """Load `adapter` here now (at registration), so a bad one is refused before any user asks for it."""
+        loaded = await self._ensure_adapter(adapter)
+        return {"model_id": adapter.model_id, "load_ms": round(loaded.load_ms, 1), "pid": os.getpid()}
+
+    async def _serving_config(self, adapter: RegisteredAdapter | None) -> ModelConfig:
+        if adapter is None:
+            return self._config
+        await self._ensure_adapter(adapter)
+        # Answers name the adapter, and its prompts use the template it was registered with.
+        return self._config.model_copy(update={"name": adapter.model_id, "prompt_template": adapter.prompt_template})
+
+    async def _ensure_adapter(self, adapter: RegisteredAdapter):
+        if self._adapters is None:
+            raise AdapterNotSupported(
+                f"model {self._config.name!r} cannot serve adapters ({adapter.name!r} asked for): its engine "
+                "does not load LoRA adapters"
+            )
+        return await self._adapters.ensure(adapter)
+
+    async def _sync_adapters_forever(self) -> None:
+        while True:
+            await asyncio.sleep(ADAPTER_SYNC_PERIOD_S)
+            try:
+                listed = await self._catalog.revisions.remote(self._config.name)
+                dropped = await self._adapters.sync(listed)
+                if dropped:
+                    logger.info("adapters no longer registered, unloaded: %s", dropped)
+            except Exception:  # the catalogue restarting must not end the loop
+                logger.exception("adapter sync with the catalogue failed; retrying")
 
     async def check_health(self) -> None:
         """Serve's controller calls this periodically; raising marks the replica unhealthy."""
@@ -101,13 +171,23 @@ class ModelServer:
 
     def stats(self) -> dict[str, Any]:
         """This replica's own counters: which model it is and how many requests it served."""
-        return {"model": self._config.name, "requests_served": self._requests_served, "pid": os.getpid()}
+        return {
+            "model": self._config.name,
+            "requests_served": self._requests_served,
+            "pid": os.getpid(),
+            "adapters": self._adapters.loaded() if self._adapters is not None else [],
+        }
 
 
 def _grammar_for(schema, dialect: str) -> str:
     from text2sql.grammar import cached_sql_grammar
 
     return cached_sql_grammar(schema, dialect)
+
+
+def _adapter_id(adapter: RegisteredAdapter | None) -> str | None:
+    """The name the engine knows the adapter by."""
+    return adapter.model_id if adapter is not None else None
 
 
 def _since_ms(sent_at: float) -> float:

@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from text2sql.pipeline.engine import (
+    AdapterInvalid,
+    AdapterNotLoaded,
     Engine,
     EngineCapabilities,
     EngineError,
@@ -89,3 +91,36 @@ class EchoQuestionEngine(FakeEngine):
             users = [m.content for m in request.messages if m.role == "user"]
             text = next((content for content in reversed(users) if "Question:" in content), users[0])
         return text.rsplit("Question:", 1)[-1].strip()
+
+
+class FakeAdapterEngine(FakeEngine):
+    """Loads 'adapters' (any directory holding adapter_config.json) and answers `<adapter or base>@<pid>`, so a
+    test sees which adapter, and which replica, answered. For the serving side of adapters: routing,
+    multiplexing, the catalogue. The real engines' adapters are proven in tests/engines/test_adapters.py."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.adapters: dict[str, str] = {}
+
+    @property
+    def capabilities(self) -> EngineCapabilities:
+        return EngineCapabilities(context_length=4096, adapters=True)
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        import os
+
+        if not os.path.isfile(os.path.join(path, "adapter_config.json")):
+            raise AdapterInvalid(f"{path} holds no adapter_config.json")
+        self.adapters[name] = path
+
+    async def unload_adapter(self, name: str) -> None:
+        if self.adapters.pop(name, None) is None:
+            raise AdapterNotLoaded(f"no adapter {name!r} is loaded")
+
+    def _next_reply(self) -> str:
+        import os
+
+        adapter = self.requests[-1].adapter
+        if adapter is not None and adapter not in self.adapters:
+            raise AdapterNotLoaded(f"adapter {adapter!r} asked for but not loaded")
+        return f"{adapter or 'base'}@{os.getpid()}"

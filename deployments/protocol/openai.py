@@ -125,6 +125,10 @@ class ModelCard(StrictModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "text2sql-serve"
+    parent: str | None = Field(default=None, description="For an adapter: the served model it adapts.")
+    adapter: str | None = Field(default=None, description="For an adapter: its own name, also accepted as `model`.")
+    prompt_template: str | None = Field(default=None, description="The prompt template requests are rendered with.")
+    backend: str | None = Field(default=None, description="For a base model: its inference engine.")
 
 
 class ModelList(StrictModel):

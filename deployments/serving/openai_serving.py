@@ -24,15 +24,22 @@ from text2sql.pipeline.sampling import merge_sampling
 from text2sql.prompts import ChatMessage
 
 
-def chat_generation_request(config: ModelConfig, request: ChatCompletionRequest) -> GenerationRequest:
+def chat_generation_request(
+    config: ModelConfig, request: ChatCompletionRequest, *, adapter: str | None = None
+) -> GenerationRequest:
     return GenerationRequest(
         messages=request.messages,
         sampling=_sampling(config, request, max_tokens=request.max_completion_tokens or request.max_tokens),
+        adapter=adapter,
     )
 
 
-def completion_generation_request(config: ModelConfig, request: CompletionRequest) -> GenerationRequest:
-    return GenerationRequest(prompt=request.prompt, sampling=_sampling(config, request, max_tokens=request.max_tokens))
+def completion_generation_request(
+    config: ModelConfig, request: CompletionRequest, *, adapter: str | None = None
+) -> GenerationRequest:
+    return GenerationRequest(
+        prompt=request.prompt, sampling=_sampling(config, request, max_tokens=request.max_tokens), adapter=adapter
+    )
 
 
 def _sampling(config: ModelConfig, request: ChatCompletionRequest | CompletionRequest, *, max_tokens: int | None):
@@ -48,8 +55,10 @@ def _sampling(config: ModelConfig, request: ChatCompletionRequest | CompletionRe
     )
 
 
-async def chat_completion(engine: Engine, config: ModelConfig, request: ChatCompletionRequest) -> ChatCompletionResponse:
-    output = await engine.generate(chat_generation_request(config, request))
+async def chat_completion(
+    engine: Engine, config: ModelConfig, request: ChatCompletionRequest, *, adapter: str | None = None
+) -> ChatCompletionResponse:
+    output = await engine.generate(chat_generation_request(config, request, adapter=adapter))
     return ChatCompletionResponse(
         model=config.name,
         choices=[
@@ -59,8 +68,10 @@ async def chat_completion(engine: Engine, config: ModelConfig, request: ChatComp
     )
 
 
-async def completion(engine: Engine, config: ModelConfig, request: CompletionRequest) -> CompletionResponse:
-    output = await engine.generate(completion_generation_request(config, request))
+async def completion(
+    engine: Engine, config: ModelConfig, request: CompletionRequest, *, adapter: str | None = None
+) -> CompletionResponse:
+    output = await engine.generate(completion_generation_request(config, request, adapter=adapter))
     return CompletionResponse(
         model=config.name,
         choices=[CompletionChoice(text=output.text, finish_reason=output.finish_reason)],
@@ -69,7 +80,7 @@ async def completion(engine: Engine, config: ModelConfig, request: CompletionReq
 
 
 async def chat_completion_stream(
-    engine: Engine, config: ModelConfig, request: ChatCompletionRequest
+    engine: Engine, config: ModelConfig, request: ChatCompletionRequest, *, adapter: str | None = None
 ) -> AsyncIterator[ChatCompletionChunk | UsageInfo]:
     """The client's chunks, then a bare `UsageInfo` for the ingress's token metrics, never sent to the client."""
     chunk_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
@@ -79,7 +90,7 @@ async def chat_completion_stream(
         return ChatCompletionChunk(id=chunk_id, created=created, model=config.name, choices=choices, usage=usage)
 
     yield chunk(DeltaMessage(role="assistant", content=""))
-    async for piece in engine.stream(chat_generation_request(config, request)):
+    async for piece in engine.stream(chat_generation_request(config, request, adapter=adapter)):
         if piece.prompt_tokens is not None:
             usage = _usage(piece.prompt_tokens, piece.completion_tokens or 0)
             if request.stream_options and request.stream_options.include_usage:
@@ -90,11 +101,11 @@ async def chat_completion_stream(
 
 
 async def completion_stream(
-    engine: Engine, config: ModelConfig, request: CompletionRequest
+    engine: Engine, config: ModelConfig, request: CompletionRequest, *, adapter: str | None = None
 ) -> AsyncIterator[CompletionResponse | UsageInfo]:
     """The client's chunks, then a bare `UsageInfo` for the ingress's token metrics, never sent to the client."""
     chunk_id, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-    async for piece in engine.stream(completion_generation_request(config, request)):
+    async for piece in engine.stream(completion_generation_request(config, request, adapter=adapter)):
         if piece.prompt_tokens is not None:
             usage = _usage(piece.prompt_tokens, piece.completion_tokens or 0)
             if request.stream_options and request.stream_options.include_usage:

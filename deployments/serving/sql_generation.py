@@ -28,12 +28,13 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
     )
 
 
-def model_profile(config: ModelConfig) -> ModelProfile:
+def model_profile(config: ModelConfig, *, adapter: str | None = None) -> ModelProfile:
     return ModelProfile(
         name=config.name,
         prompt_template=config.prompt_template,
         generation=config.generation,
         constrained_decoding=config.constrained_decoding,
+        adapter=adapter,
     )
 
 
@@ -46,12 +47,13 @@ async def generate_sql(
     pipeline: PipelineSettings,
     queue_ms: float = 0.0,
     grammar_for: Callable[[DatabaseSchema, str], str] | None = None,
+    adapter: str | None = None,
 ) -> SqlGenerateResponse:
     answer = await _pipeline.generate_sql(
         engine,
         sql_task(request),
         context,
-        model=model_profile(config),
+        model=model_profile(config, adapter=adapter),
         settings=pipeline,
         context_length=engine.capabilities.context_length,
         grammar_for=grammar_for,

@@ -90,6 +90,14 @@ class AdapterNotSupported(EngineError):
     """This backend cannot load LoRA adapters."""
 
 
+class AdapterInvalid(EngineError):
+    """An adapter directory this engine cannot use: files missing, not a LoRA, or made for another base model."""
+
+
+class AdapterNotLoaded(EngineError):
+    """A request or an unload named an adapter this engine has not loaded; the message lists the loaded ones."""
+
+
 class Engine(ABC):
     @abstractmethod
     async def start(self) -> None:

@@ -51,6 +51,7 @@ class Plan:
     max_repairs: int
     fix_identifiers: bool
     notes: list[str]
+    adapter: str | None = None
 
 
 @dataclass
@@ -127,6 +128,7 @@ def plan_task(
         sampling=sampling, n=n, max_repairs=max_repairs,
         fix_identifiers=task.fix_identifiers if task.fix_identifiers is not None else settings.fix_identifiers,
         notes=_notes(task, context, settings, dropped=dropped, prompt_schema=prompt_schema),
+        adapter=model.adapter,
     )
 
 
@@ -154,7 +156,9 @@ async def _rounds(
         rendered = render_prompt(task, plan, repair=repair)
         outcomes = []
         for _ in range(plan.n):
-            request = GenerationRequest(messages=rendered.messages, prompt=rendered.prompt, sampling=sampling)
+            request = GenerationRequest(
+                messages=rendered.messages, prompt=rendered.prompt, sampling=sampling, adapter=plan.adapter
+            )
             outcome = await _generate_and_check(engine, request, task, context, plan, round_index, budget, totals)
             outcomes.append(outcome)
             totals.attempts.append(

@@ -22,6 +22,7 @@ class ModelProfile(StrictModel):
     prompt_template: str = Field(description="Prompt template id of the model family.")
     generation: GenerationDefaults = Field(default_factory=GenerationDefaults, description="Generation defaults.")
     constrained_decoding: bool = Field(default=False, description="Use the schema grammar unless a request says otherwise.")
+    adapter: str | None = Field(default=None, description="LoRA adapter the engine generates with; None is the base model.")
 
 
 class PipelineSettings(StrictModel):
