@@ -64,15 +64,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
-import sqlalchemy
 from pydantic import Field, JsonValue
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from text2sql.db_urls import parse_url, scrub, with_driver
+from text2sql.db_urls import parse_url, scrub
 from text2sql.messages import first_line
+from text2sql.read_only import (
+    SqliteFileMissing,
+    connect_sqlite,
+    create_engine,
+    read_only_statements,
+    sqlite_read_only_uri,
+)
 from text2sql.sql_functions import is_allowed_function
 from text2sql.strict import StrictModel
 
@@ -334,21 +339,9 @@ def _engine(url: str, parsed: URL) -> Engine:
     with _ENGINES_LOCK:
         engine = _ENGINES.get(url)
         if engine is None:
-            engine = _create_engine(parsed)
+            engine = create_engine(parsed, pooled=True, timeout_s=_CONNECT_TIMEOUT_S)
             _ENGINES[url] = engine
         return engine
-
-
-def _create_engine(parsed: URL) -> Engine:
-    # psycopg 3 is required: server-side cursors and cancel() below use its API.
-    url = with_driver(parsed)
-    connect_args: dict[str, Any] = {"connect_timeout": _CONNECT_TIMEOUT_S}
-    if parsed.get_backend_name() == "postgresql":
-        # No automatic server-side prepared statements on pooled connections.
-        connect_args["prepare_threshold"] = None
-    return sqlalchemy.create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
-    )
 
 
 def _checkout(url: str, parsed: URL) -> Any:
@@ -409,25 +402,22 @@ def _decode_sqlite_text(raw: bytes) -> str:
 def _run_sqlite(parsed: URL, sql: str, limits: _Limits) -> QueryResult:
     if not parsed.database or parsed.database == ":memory:":
         raise ValueError("a SQLite URL must name a database file, e.g. sqlite:///path/to/file.db")
-    path = Path(parsed.database).expanduser().resolve()
-    if not path.is_file():
-        raise DatabaseUnavailable(f"SQLite database file not found: {path.name}")
-    uri = f"file:{quote(str(path))}?mode=ro"
-
+    name = Path(parsed.database.removeprefix("file:").split("?")[0]).name
+    try:
+        uri = sqlite_read_only_uri(parsed)
+    except SqliteFileMissing as e:
+        raise DatabaseUnavailable(f"SQLite database file not found: {e.path.name}") from None
     timeout_s = limits.timeout_s
     try:
-        conn = sqlite3.connect(
-            uri, uri=True, timeout=timeout_s, isolation_level=None, check_same_thread=False
-        )
+        conn = connect_sqlite(uri, timeout_s=timeout_s)
     except sqlite3.Error as e:
-        raise DatabaseUnavailable(f"cannot open SQLite database {path.name}: {e}") from None
+        raise DatabaseUnavailable(f"cannot open SQLite database {name}: {e}") from None
     started = time.monotonic()
     deadline = started + timeout_s
     rows = _Rows(limits, started)
     length_limit = min(max(limits.max_bytes, _SQLITE_MIN_LENGTH_LIMIT), _SQLITE_MAX_LENGTH_LIMIT)
     watchdog: _Watchdog | None = None
     try:
-        conn.execute("PRAGMA query_only = ON")
         if hasattr(conn, "setlimit"):  # Python >= 3.11
             # mode=ro does not stop ATTACH (or VACUUM INTO) from creating a new file; no attached databases at all.
             conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
@@ -476,8 +466,8 @@ def _run_postgres(url: str, parsed: URL, sql: str, limits: _Limits) -> QueryResu
     try:
         raw.rollback()  # start from a clean transaction whatever the pool's ping did
         with pg.cursor() as setup:
-            setup.execute("SET TRANSACTION READ ONLY")
-            setup.execute(f"SET LOCAL statement_timeout = {_remaining_ms(deadline)}")
+            for statement in read_only_statements("postgresql", timeout_s=_remaining_s(deadline), scope="transaction"):
+                setup.execute(statement)
             # DECLARE accepts only a query; the extended protocol refuses a second statement.
             with pg.cursor(name=f"text2sql_{uuid.uuid4().hex}") as cursor:
                 cursor.execute(sql)
@@ -571,7 +561,11 @@ def _reset_postgres_session(pg: Any) -> None:
 
 
 def _remaining_ms(deadline: float) -> int:
-    return max(1, int((deadline - time.monotonic()) * 1000))
+    return max(1, int(_remaining_s(deadline) * 1000))
+
+
+def _remaining_s(deadline: float) -> float:
+    return deadline - time.monotonic()
 
 
 def _psycopg_message(error: Exception) -> str:
@@ -601,12 +595,9 @@ def _run_mysql(url: str, parsed: URL, sql: str, limits: _Limits) -> QueryResult:
     try:
         raw.rollback()
         with my.cursor() as setup:
-            # Session-level too: DDL commits implicitly and would otherwise run in a fresh read-write transaction.
-            setup.execute("SET SESSION TRANSACTION READ ONLY")
-            if is_mariadb:
-                setup.execute(f"SET SESSION max_statement_time = {max(timeout_s, 0.001):.3f}")  # 0 = no limit
-            else:
-                setup.execute(f"SET SESSION max_execution_time = {max(1, int(timeout_s * 1000))}")
+            dialect = "mariadb" if is_mariadb else "mysql"
+            for statement in read_only_statements(dialect, timeout_s=timeout_s, scope="session"):
+                setup.execute(statement)
             setup.execute("START TRANSACTION READ ONLY")
             setup.execute("SELECT CONNECTION_ID()")
             (connection_id,) = setup.fetchone()

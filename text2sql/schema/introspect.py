@@ -17,15 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Inspector
 from sqlalchemy.engine.reflection import ObjectKind
-from sqlalchemy.pool import NullPool
 
 from text2sql.db_urls import masked_url, parse_url, scrub
 from text2sql.messages import first_line
+from text2sql.read_only import SqliteFileMissing, create_engine, read_only_statements
 from text2sql.schema.errors import SchemaError
 from text2sql.schema.model import Column, DatabaseSchema, ForeignKey, SampleValue, Table
 
@@ -57,7 +56,7 @@ def introspect(
         raise ValueError(f"sample_values must be >= 0, got {sample_values!r}")
     sa_url = _parse_url(url)
     shown_url = masked_url(sa_url)
-    engine = _create_engine(_read_only_sqlite(sa_url), shown_url)
+    engine = _create_engine(sa_url, shown_url)
     try:
         try:
             connection = engine.connect()
@@ -105,50 +104,26 @@ def _parse_url(url: str) -> URL:
         ) from None
 
 
-def _read_only_sqlite(url: URL) -> URL:
-    """A SQLite URL that opens the file read-only, so introspection can neither create nor change it."""
-    if url.get_backend_name() != "sqlite":
-        return url
-    database = url.database or ""
-    if str(url.query.get("uri", "")).lower() in ("true", "1"):
-        return url.update_query_dict({"mode": "ro"})  # already a file: URI; force its mode
-    if database in ("", ":memory:"):
-        return url  # a private in-memory database: there is nothing to protect
-    path = Path(database).expanduser().resolve()
-    if not path.is_file():
-        raise SchemaError(f"SQLite database file not found: {str(path)!r}")
-    return url.set(database=f"file:{quote(str(path))}").update_query_dict({"mode": "ro", "uri": "true"})
-
-
 def _create_engine(url: URL, shown_url: str) -> sa.Engine:
-    connect_args: dict[str, Any] = {}
-    if url.get_backend_name() in ("postgresql", "mysql", "mariadb") and "connect_timeout" not in url.query:
-        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
     try:
-        # NullPool: one short-lived connection, closed when we are done, never reused by anyone else.
-        return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        # Not pooled: one short-lived connection, closed when we are done, never reused by anyone else.
+        return create_engine(url, pooled=False, timeout_s=CONNECT_TIMEOUT_S)
+    except SqliteFileMissing as e:
+        raise SchemaError(str(e)) from None
     except (sa.exc.SQLAlchemyError, ImportError) as e:
         raise SchemaError(f"cannot use database {shown_url}: {_reason(e, url)}") from None
 
 
 def _restrict_session(connection: Connection) -> None:
     """Read-only transactions and a statement timeout for this session: a second line of defence, as
-    every statement we send is already a catalog query or a SELECT with a LIMIT."""
+    every statement we send is already a catalog query or a SELECT with a LIMIT. (SQLite connections are
+    read-only from the start: `read_only.connect_sqlite`.)"""
     dialect = connection.dialect
     if dialect.name == "postgresql":
-        statements = [
-            "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
-            f"SET statement_timeout = {STATEMENT_TIMEOUT_S * 1000}",
-        ]
+        statements = read_only_statements("postgresql", timeout_s=STATEMENT_TIMEOUT_S, scope="session")
     elif dialect.name in ("mysql", "mariadb"):
-        timeout = (
-            f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT_S}"
-            if getattr(dialect, "is_mariadb", False)
-            else f"SET SESSION max_execution_time = {STATEMENT_TIMEOUT_S * 1000}"
-        )
-        statements = ["SET SESSION TRANSACTION READ ONLY", timeout]
-    elif dialect.name == "sqlite":
-        statements = ["PRAGMA query_only = ON"]
+        backend = "mariadb" if getattr(dialect, "is_mariadb", False) else "mysql"
+        statements = read_only_statements(backend, timeout_s=STATEMENT_TIMEOUT_S, scope="session")
     else:
         return
     for statement in statements:
