@@ -4,6 +4,9 @@
     RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_accuracy --models qwen2.5-coder-0.5b \\
         --suites chinook spider --variants no-repair constrained n5 --limit 100          # ablations
 
+Engines: `--models qwen2.5-coder-0.5b qwen2.5-coder-0.5b-hf` runs the same embedded 0.5B on llama.cpp and on
+Transformers (dequantized to float32), through the same pipeline and prompts (bench/serve_app.py).
+
 Run from the repository root. Spider and sql-eval are read from ../shared (see bench/paths.py; --shared-dir,
 --spider-dir and --sql-eval-dir point elsewhere).
 
@@ -45,6 +48,8 @@ from text2sql.execution import ExecutionError, execute_read_only
 
 logger = logging.getLogger("bench_accuracy")
 MODELS = ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
+# The same embedded 0.5B on Transformers (bench/serve_app.py): ask for it by name, it is not in the default run.
+ENGINE_MODELS = ("qwen2.5-coder-0.5b-hf",)
 VARIANTS = {
     "default": {},
     "no-repair": {"validate": False},
@@ -362,7 +367,7 @@ def rerender(path: Path = RESULTS_DIR / "accuracy.json") -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS + ENGINE_MODELS)
     parser.add_argument("--suites", nargs="+", default=["spider", "chinook", "sqleval-postgres", "sqleval-sqlite"])
     parser.add_argument("--variants", nargs="+", default=["default"], choices=sorted(VARIANTS))
     parser.add_argument("--limit", type=int, default=None, help="a fixed random sample of N questions per suite")

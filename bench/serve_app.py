@@ -11,6 +11,11 @@ import requests
 from deployments.builder import build_app
 from deployments.embedded_models import ensure_embedded_model
 
+# A model name ending in this serves the same embedded GGUF on Transformers (dequantized to float32), as
+# configs/cpu-mixed.yaml does: the same weights and prompts through the other engine.
+TRANSFORMERS_SUFFIX = "-hf"
+CONTEXT_TOKENS = 8192
+
 
 def bench_app_args(models: list[str], databases: dict[str, dict], *, threads: int, seed: int | None = None) -> dict:
     """Every benchmark asks the same app: a long context for big schemas, one request at a time per model."""
@@ -20,15 +25,25 @@ def bench_app_args(models: list[str], databases: dict[str, dict], *, threads: in
         "databases": {name: {"allow_privileged_account": True, **config} for name, config in databases.items()},
         # The no-repair variant sends 'validate': false with 'execute': true; keys are off here.
         "auth": {"allow_unvalidated_execution": True},
-        "models": [
-            {
-                "name": model, "source": str(ensure_embedded_model(model)),
-                "engine": {"n_ctx": 8192, "n_threads": threads}, "generation": {"max_tokens": 384, "seed": seed},
-                "ray_actor_options": {"num_cpus": 1}, "max_ongoing_requests": 1,
-            }
-            for model in models
-        ],
+        "models": [model_args(model, threads=threads, seed=seed) for model in models],
     }
+
+
+def model_args(model: str, *, threads: int, seed: int | None) -> dict:
+    """One model, one request at a time on one core; `<embedded name>-hf` runs that GGUF on Transformers."""
+    common = {
+        "name": model, "generation": {"max_tokens": 384, "seed": seed},
+        "ray_actor_options": {"num_cpus": 1}, "max_ongoing_requests": 1,
+    }  # fmt: skip
+    if model.endswith(TRANSFORMERS_SUFFIX):
+        source = ensure_embedded_model(model.removesuffix(TRANSFORMERS_SUFFIX))
+        engine = {
+            "backend": "transformers", "torch_dtype": "fp32", "num_threads": threads,
+            "context_length": CONTEXT_TOKENS, "max_batch_size": 1,
+        }  # fmt: skip
+        return {**common, "source": str(source), "engine": engine}
+    engine = {"n_ctx": CONTEXT_TOKENS, "n_threads": threads}
+    return {**common, "source": str(ensure_embedded_model(model)), "engine": engine}
 
 
 def start_bench_app(
