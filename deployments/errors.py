@@ -78,6 +78,10 @@ class DatabaseUnavailable(ApiError):
     error_type = "database_unavailable"
 
 
+class TableQaUnsupported(ApiError):
+    """A request a table-QA model (SPACE-T) cannot answer as asked: no tables, or history it cannot follow up."""
+
+
 class AdapterConflict(ApiError):
     """An adapter registration that clashes: its name is taken, or its prompt template is not its base model's."""
 

@@ -24,6 +24,7 @@ from text2sql.pipeline.engine import (
     GenerationTimeout,
     PromptTooLong,
 )
+from text2sql.table_qa import GenerationNotSupported, TablesTooWide
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ _ENGINE_ERRORS: dict[type[EngineError], tuple[int, str, str | None]] = {
     GenerationTimeout: (504, "timeout_error", None),
     AdapterNotSupported: (400, "invalid_request_error", "model"),
     AdapterInvalid: (422, "invalid_request_error", "model"),
+    GenerationNotSupported: (400, "invalid_request_error", "model"),
+    TablesTooWide: (400, "invalid_request_error", "database"),
 }
 
 

@@ -19,7 +19,7 @@ from deployments.config import ModelConfig, PipelineSettings
 from deployments.engines.registry import build_engine
 from deployments.protocol.openai import ChatCompletionRequest, CompletionRequest, UsageInfo
 from deployments.protocol.sql import SqlGenerateRequest, SqlGenerateResponse
-from deployments.serving import openai_serving
+from deployments.serving import openai_serving, table_qa
 from deployments.serving.sql_generation import generate_sql
 from text2sql.pipeline.engine import AdapterNotSupported, Engine
 from text2sql.pipeline.inputs import SchemaContext
@@ -93,6 +93,8 @@ class ModelServer:
         """`context` is resolved by the ingress: the schema, and where the SQL may run when it is to run."""
         self._requests_served += 1
         config = await self._serving_config(adapter)
+        if self._engine.capabilities.table_qa:  # SPACE-T: a structured query over the tables, not a prompt
+            return await table_qa.generate_sql(self._engine, config, request, context, queue_ms=_since_ms(sent_at))
         return await generate_sql(
             self._engine,
             config,

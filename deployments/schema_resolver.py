@@ -86,6 +86,7 @@ class SchemaResolver:
                 database=request.database,
                 database_dialect=database_dialect,
                 target=config.execution_target(max_rows=request.max_rows) if request.execute else None,
+                source=config.execution_target(),
                 schema_ms=(time.perf_counter() - started) * 1000,
             )
         dialect = request.dialect or DEFAULT_DIALECT

@@ -21,6 +21,7 @@ ENGINE_BUILDERS: dict[str, str] = {
     "llama_cpp": "deployments.engines.llama_cpp:build",
     "transformers": "deployments.engines.transformers:build",
     "vllm": "deployments.engines.vllm:build",
+    "modelscope_tableqa": "deployments.engines.modelscope_tableqa:build",
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, model_validator
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from text2sql.strict import StrictModel
 
@@ -112,6 +112,34 @@ class TransformersSettings(StrictModel):
         return self
 
 
+class ModelScopeTableQaSettings(StrictModel):
+    backend: Literal["modelscope_tableqa"] = Field(
+        default="modelscope_tableqa",
+        description="ModelScope's table-question-answering pipeline with SPACE-T "
+        "(damo/nlp_convai_text2sql_pretrain_cn), on CPU: it answers /v1/sql/generate over a database's tables "
+        "with a structured query instead of writing text, and has no chat API; install the extra `[modelscope]`.",
+    )
+    max_rows_per_table: PositiveInt = Field(
+        default=10_000,
+        description="Rows read from each table into SPACE-T's table files, where it finds the question's values.",
+    )
+    table_refresh_s: PositiveFloat = Field(
+        default=300.0, description="How long a database's exported tables are used before its rows are read again."
+    )
+    max_cached_databases: PositiveInt = Field(
+        default=8, description="Databases whose table index (tokenized headers, value tries) stays in memory."
+    )
+    num_threads: PositiveInt | None = Field(default=None, description="torch CPU threads; null uses num_cpus.")
+    tables_cache_dir: str | None = Field(
+        default=None,
+        description="Where SPACE-T's table files are written, one directory per database content; null uses "
+        "spacet-tables in the model cache.",
+    )
+
+
 # Each backend adds its settings model here and its engine builder to the registry.
-EngineSettings = Annotated[Union[LlamaCppSettings, TransformersSettings, VllmSettings], Field(discriminator="backend")]  # noqa: UP007
-BACKENDS: tuple[str, ...] = ("llama_cpp", "transformers", "vllm")
+EngineSettings = Annotated[
+    Union[LlamaCppSettings, TransformersSettings, VllmSettings, ModelScopeTableQaSettings],  # noqa: UP007
+    Field(discriminator="backend"),
+]
+BACKENDS: tuple[str, ...] = ("llama_cpp", "transformers", "vllm", "modelscope_tableqa")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, JsonValue, field_validator, model_validator
 
 from text2sql.pipeline.answer import Attempt, Candidate, SqlAnswer, Timings, Usage
 from text2sql.prompts import HistoryTurn
@@ -78,6 +78,13 @@ class SqlGenerateRequest(StrictModel):
 
 class SqlGenerateResponse(SqlAnswer):
     """The pipeline's answer, as the HTTP API returns it."""
+
+    structured_query: dict[str, JsonValue] | None = Field(
+        default=None,
+        description="Table-QA models (SPACE-T) only: the model's structured query, which `sql` is built from: "
+        "sel (selected column indices), agg (their aggregations), conds ([column, operator, value]), "
+        "cond_conn_op (how conditions join) and from (the table).",
+    )
 
 
 class SchemaRefreshRequest(StrictModel):

@@ -60,8 +60,8 @@ def test_llama_cpp_declares_its_capabilities(tmp_path: Path) -> None:
 def test_config_and_core_import_without_web_or_model_libraries() -> None:
     # The training CLI and the Kubernetes tooling load configs; the core is shared by all.
     code = (
-        "import sys, deployments.config, text2sql.pipeline.generate;"
-        "heavy = [m for m in ('fastapi', 'starlette', 'ray', 'llama_cpp', 'torch') if m in sys.modules];"
+        "import sys, deployments.config, text2sql.pipeline.generate, text2sql.table_qa;"
+        "heavy = [m for m in ('fastapi', 'starlette', 'ray', 'llama_cpp', 'torch', 'modelscope') if m in sys.modules];"
         "print(','.join(heavy))"
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

@@ -68,6 +68,11 @@ class EngineCapabilities(StrictModel):
     max_concurrent_requests: PositiveInt = Field(
         default=1, description="Generations it runs at once; more wait in the engine's own queue."
     )
+    table_qa: bool = Field(
+        default=False,
+        description="Answers questions over a database's tables with a structured query (SPACE-T) instead of "
+        "writing text: it implements text2sql.table_qa.TableQaEngine, and /v1/sql/generate takes that path.",
+    )
 
 
 class EngineError(RuntimeError):

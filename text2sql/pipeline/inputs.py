@@ -28,6 +28,11 @@ class SchemaContext(StrictModel):
     database: str | None = Field(default=None, description="The configured database's name, when one was named.")
     database_dialect: str | None = Field(default=None, description="The database's own dialect.")
     target: ExecutionTarget | None = Field(default=None, description="Set when the SQL is to be run.")
+    source: ExecutionTarget | None = Field(
+        default=None,
+        description="The configured database, for SQL the server writes itself, never model output: a table-QA "
+        "engine (SPACE-T) reads its rows. Set whenever a configured database is named.",
+    )
     schema_ms: float = Field(default=0.0, description="Time spent resolving the schema.")
 
 
