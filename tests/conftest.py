@@ -43,7 +43,7 @@ def wait_until_healthy(base_url: str, *, timeout_s: float = 180, process=None) -
             if response.status_code == 200:
                 return
             last = f"{response.status_code} {response.text[:200]}"
-        except requests.ConnectionError as e:
+        except (requests.ConnectionError, requests.Timeout) as e:  # a busy machine answers late: keep waiting
             last = repr(e)
         time.sleep(0.5)
     raise TimeoutError(f"{base_url}/health not ready after {timeout_s}s; last answer: {last}")

@@ -30,6 +30,24 @@ def test_serve_config_yaml_is_a_valid_app_config():
     assert sum(m.ray_actor_options.num_cpus for m in config.models) <= 2
 
 
+def test_cpu_mixed_yaml_serves_one_gguf_on_both_engines_within_two_cores():
+    document = yaml.safe_load((ROOT / "configs" / "cpu-mixed.yaml").read_text())
+    (application,) = document["applications"]
+    assert application["import_path"] == "deployments.builder:build_app"
+    config = parse_app_config(application["args"])
+    assert config.model_names == ["qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-hf"]
+    assert [m.backend for m in config.models] == ["llama_cpp", "transformers"]
+    assert {m.source for m in config.models} == {"embedded:qwen2.5-coder-0.5b"}
+    assert "chinook" in config.databases
+    assert config.ingress.num_cpus == 0
+    assert sum(m.ray_actor_options.num_cpus for m in config.models) <= 2
+    llama_cpp, transformers = config.models
+    # The same context window, so the pipeline fits the same prompts to both.
+    assert transformers.engine.context_length == llama_cpp.engine.n_ctx
+    # Batches only fill when the replica takes as many requests as a batch holds.
+    assert transformers.max_ongoing_requests >= transformers.engine.max_batch_size
+
+
 def test_defaults_and_default_model_falls_back_to_first():
     config = parse_app_config(minimal())
     model = config.models[0]
