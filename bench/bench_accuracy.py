@@ -56,6 +56,7 @@ VARIANTS = {
     "constrained": {"constrained": True},
     "n5": {"n": 5},
     "no-fix": {"fix_identifiers": False},
+    "fallback4": {"fallback_candidates": 4},
     # Not a request switch: the same model asked through /v1/chat/completions with a plain prompt (plain_prompt.py).
     "plain": {},
 }
@@ -280,7 +281,7 @@ def save(result: dict, path: Path) -> None:
         update_benchmarks_section("accuracy", render_table(data))
 
 
-VARIANT_ORDER = ("plain", "default", "no-fix", "no-repair", "constrained", "n5")
+VARIANT_ORDER = ("plain", "default", "no-fix", "no-repair", "constrained", "n5", "fallback4")
 
 
 def largest_runs(runs: list[dict]) -> list[dict]:

@@ -40,6 +40,11 @@ class SqlGenerateRequest(StrictModel):
         "without a model call; default: the app's pipeline.fix_identifiers.",
     )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
+    fallback_candidates: int | None = Field(
+        default=None, ge=0, le=16,
+        description="When n is 1 and the first answer fails its check or returns no rows, sample this many more and "
+        "vote by result; 0 turns it off. Default: the app's pipeline.fallback_candidates.",
+    )
     constrained: bool | None = Field(
         default=None, description="Grammar-constrained decoding to the schema's identifiers; default: the model's."
     )

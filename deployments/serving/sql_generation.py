@@ -22,6 +22,7 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
         max_repairs=request.max_repairs,
         fix_identifiers=request.fix_identifiers,
         n=request.n,
+        fallback_candidates=request.fallback_candidates,
         constrained=request.constrained,
         max_tokens=request.max_tokens,
         temperature=request.temperature,

@@ -179,3 +179,50 @@ def test_history_reaches_the_prompt_and_is_capped_oldest_first():
     sent = "\n".join(m.content for m in engine.requests[0].messages)
     assert "SELECT name FROM employees" in sent and "show their names" in sent
     assert "list the employees" not in sent
+
+
+def _run_on_database(tmp_path, engine, pipeline: PipelineSettings, **request):
+    database = _database(tmp_path)
+    resolved = SchemaContext(schema_=SCHEMA, dialect="sqlite", database_dialect="sqlite", target=database.execution_target())
+    body = SqlGenerateRequest(question="q", database="e", execute=True, **request)
+    return asyncio.run(generate_sql(engine, CONFIG, body, resolved, pipeline=pipeline))
+
+
+def test_fallback_candidates_are_sampled_only_when_the_greedy_answer_fails(tmp_path):
+    engine = FakeEngine(["SELECT nam FROM employees", "SELECT MAX(salary) FROM employees",
+                         "SELECT MIN(salary) FROM employees", "SELECT MAX(salary) AS top FROM employees"])
+    response = _run_on_database(tmp_path, engine, PipelineSettings(fallback_candidates=3, fix_identifiers=False))
+    assert response.success and response.rows == [[30.0]]
+    assert [c.votes for c in response.candidates] == [2, 1]
+    assert len(engine.requests) == 4  # the greedy answer and three samples; no repair round
+    assert engine.requests[0].sampling.temperature == 0
+    assert all(r.sampling.temperature == PipelineSettings().candidate_temperature for r in engine.requests[1:])
+    # Every sample reuses the greedy prompt, so the engine's prompt cache serves them all.
+    assert all(r.messages == engine.requests[0].messages for r in engine.requests[1:])
+
+
+def test_a_greedy_answer_with_rows_costs_no_samples(tmp_path):
+    engine = FakeEngine("SELECT name FROM employees")
+    response = _run_on_database(tmp_path, engine, PipelineSettings(fallback_candidates=3))
+    assert response.success and len(engine.requests) == 1 and response.candidates is None
+
+
+def test_rows_outvote_an_empty_greedy_answer_and_an_empty_answer_stands_alone(tmp_path):
+    engine = FakeEngine(["SELECT name FROM employees WHERE salary > 100", "SELECT name FROM employees WHERE salary > 25",
+                         "SELECT name FROM employees WHERE salary > 1000"])
+    response = _run_on_database(tmp_path, engine, PipelineSettings(), fallback_candidates=2)
+    assert response.success and response.rows == [["c"]]
+
+    nothing = FakeEngine("SELECT name FROM employees WHERE salary > 100")
+    (tmp_path / "again").mkdir()
+    response = _run_on_database(tmp_path / "again", nothing, PipelineSettings(fallback_candidates=2))
+    assert response.success and response.rows == [] and response.sql.endswith("> 100")
+    assert len(nothing.requests) == 3
+
+
+def test_fallback_gives_way_to_repair_when_every_sample_fails(tmp_path):
+    engine = FakeEngine(["SELECT nam FROM employees", "SELECT nme FROM employees", "SELECT name FROM employees"])
+    response = _run_on_database(tmp_path, engine, PipelineSettings(fallback_candidates=1, fix_identifiers=False))
+    assert response.success and response.sql == "SELECT name FROM employees"
+    assert [a.round for a in response.attempts] == [0, 0, 1]
+    assert "That query failed" in engine.requests[2].messages[-1].content

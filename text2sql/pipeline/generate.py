@@ -52,6 +52,7 @@ class Plan:
     fix_identifiers: bool
     notes: list[str]
     adapter: str | None = None
+    fallback_candidates: int = 0
 
 
 @dataclass
@@ -62,6 +63,7 @@ class _Totals:
     execute_ms: float = 0.0
     last_reply: str = ""
     attempts: list[Attempt] = field(default_factory=list)
+    voted: bool = False  # fallback candidates were sampled: the answer is the vote over all of round 0
 
 
 async def generate_sql(
@@ -129,6 +131,9 @@ def plan_task(
         fix_identifiers=task.fix_identifiers if task.fix_identifiers is not None else settings.fix_identifiers,
         notes=_notes(task, context, settings, dropped=dropped, prompt_schema=prompt_schema),
         adapter=model.adapter,
+        fallback_candidates=(
+            task.fallback_candidates if task.fallback_candidates is not None else settings.fallback_candidates
+        ) if n == 1 else 0,
     )
 
 
@@ -155,18 +160,19 @@ async def _rounds(
     for round_index in range(1 + plan.max_repairs):
         rendered = render_prompt(task, plan, repair=repair)
         outcomes = []
-        for _ in range(plan.n):
-            request = GenerationRequest(
-                messages=rendered.messages, prompt=rendered.prompt, sampling=sampling, adapter=plan.adapter
+        def request(with_sampling: SamplingParams, rendered=rendered) -> GenerationRequest:
+            return GenerationRequest(
+                messages=rendered.messages, prompt=rendered.prompt, sampling=with_sampling, adapter=plan.adapter
             )
-            outcome = await _generate_and_check(engine, request, task, context, plan, round_index, budget, totals)
-            outcomes.append(outcome)
-            totals.attempts.append(
-                Attempt(  # type: ignore[arg-type]
-                    round=round_index, sql=outcome.extracted, stage=outcome.stage, error=outcome.error,
-                    code=outcome.code, fixes=outcome.fixes,
-                )
-            )
+
+        outcomes = [await _attempt(engine, request(sampling), task, context, plan, round_index, budget, totals)
+                    for _ in range(plan.n)]
+        if round_index == 0 and plan.fallback_candidates and not _has_rows(outcomes[0]):
+            # The greedy answer failed or found nothing: more samples of the same (cached) prompt, then a vote.
+            spread = request(sampling.model_copy(update={"temperature": settings.candidate_temperature}))
+            outcomes += [await _attempt(engine, spread, task, context, plan, round_index, budget, totals)
+                         for _ in range(plan.fallback_candidates)]
+            totals.voted = True
         if any(o.ok for o in outcomes):
             break
         if sampling.temperature == 0:
@@ -179,6 +185,27 @@ async def _rounds(
             valid_identifiers=identifier_listing(plan.prompt_schema.schema),
         )
     return outcomes
+
+
+async def _attempt(
+    engine: Engine,
+    request: GenerationRequest,
+    task: SqlTask,
+    context: SchemaContext,
+    plan: Plan,
+    round_index: int,
+    budget: ByteBudget | None,
+    totals: _Totals,
+) -> CandidateOutcome:
+    """One generation and its check, recorded in the answer's attempts."""
+    outcome = await _generate_and_check(engine, request, task, context, plan, round_index, budget, totals)
+    totals.attempts.append(
+        Attempt(  # type: ignore[arg-type]
+            round=round_index, sql=outcome.extracted, stage=outcome.stage, error=outcome.error,
+            code=outcome.code, fixes=outcome.fixes,
+        )
+    )
+    return outcome
 
 
 async def _generate_and_check(
@@ -228,7 +255,12 @@ def _answer(
     model: ModelProfile,
     queue_ms: float,
 ) -> SqlAnswer:
-    chosen, candidates = vote(outcomes, n=plan.n)
+    if totals.voted:
+        # Answers with rows outvote empty ones; an empty answer stands only when nothing found rows.
+        with_rows = [o for o in outcomes if _has_rows(o)]
+        chosen, candidates = vote(with_rows or outcomes, n=len(outcomes))
+    else:
+        chosen, candidates = vote(outcomes, n=plan.n)
     final = chosen or outcomes[-1]
     result = final.result
     return SqlAnswer(
@@ -260,6 +292,13 @@ def _answer(
             queue_ms=queue_ms, schema_ms=context.schema_ms, generate_ms=totals.generate_ms, execute_ms=totals.execute_ms
         ),
     )
+
+
+def _has_rows(outcome: CandidateOutcome) -> bool:
+    """Ran and found something. Without a database to run on, passing the check is all there is to have."""
+    if not outcome.ok:
+        return False
+    return outcome.result is None or bool(outcome.result.rows)
 
 
 def _notes(

@@ -48,6 +48,9 @@ class SqlTask(StrictModel):
         default=None, description="Fix unambiguous identifier slips without a model call; default from the pipeline."
     )
     n: int = Field(default=1, ge=1, description="Candidates per round; > 1 votes by result.")
+    fallback_candidates: int | None = Field(
+        default=None, ge=0, description="Candidates sampled when the first answer fails or is empty; default from the pipeline."
+    )
     constrained: bool | None = Field(default=None, description="Grammar-constrained decoding; default: the model's.")
     max_tokens: int | None = Field(default=None, gt=0, description="Generation cap; default: the model's.")
     temperature: float | None = Field(default=None, ge=0, description="Sampling temperature; default: the model's.")

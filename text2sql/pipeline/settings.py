@@ -33,6 +33,11 @@ class PipelineSettings(StrictModel):
         "separator slips in names, when exactly one schema name fits; no model call.",
     )
     max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
+    fallback_candidates: int = Field(
+        default=0, ge=0, le=16,
+        description="When the greedy answer fails its check or returns no rows, sample this many candidates from the "
+        "same prompt (cached: each costs only its decoding) and vote by result, before any repair round.",
+    )
     repair_temperature: float = Field(
         default=0.3, ge=0, le=2,
         description="Temperature for repair rounds after a greedy first attempt, so a retry can differ.",
