@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -126,6 +127,11 @@ class Ingress:
         self.accounts = DatabaseAccounts(config.databases)
         self.accounts.check_in_background()
         self.keys = KeyChecker(config.auth)
+        self._warming = threading.Event()
+        if config.ingress.warm_up and config.databases:
+            threading.Thread(target=self._warm_up_all, name="warm-up", daemon=True).start()
+        else:
+            self._warming.set()
         app.state.ingress = self
 
     @staticmethod
@@ -137,6 +143,25 @@ class Ingress:
             # 0 CPUs by default: on a 2-core node the models need both cores to schedule.
             "ray_actor_options": {"num_cpus": config.ingress.num_cpus},
         }
+
+    def _warm_up_all(self) -> None:
+        """Each model prefills each database's prompt prefix (one replica per model: replicas added later warm on
+        their first question). A database or model that fails is logged and skipped, never blocks readiness."""
+        try:
+            for database in self.schemas.names:
+                try:
+                    context = self.schemas.resolve(SqlGenerateRequest(question="warm-up", database=database))
+                except Exception as e:
+                    logger.warning("warm-up: database %s skipped: %s", database, e)
+                    continue
+                for model, handle in self._handles.items():
+                    try:
+                        done = handle.warm_up.remote(context).result(timeout_s=self.config.ingress.request_timeout_s)
+                        logger.info("warm-up: %s", done)
+                    except Exception as e:
+                        logger.warning("warm-up: model %s on %s failed: %s", model, database, e)
+        finally:
+            self._warming.set()
 
     # ---- routing -------------------------------------------------------------------------------
 
@@ -422,13 +447,13 @@ class Ingress:
     async def health(self) -> JSONResponse:
         """200 only when every model deployment is passing Serve's health checks."""
         statuses = await asyncio.to_thread(_model_deployment_statuses, serve, self.config.model_names)
-        ready = all(status == "HEALTHY" for status in statuses.values())
-        body = {"status": "ok" if ready else "unavailable", "models": statuses}
+        warming = not self._warming.is_set()
+        ready = all(status == "HEALTHY" for status in statuses.values()) and not warming
+        body = {"status": "ok" if ready else "warming up" if warming else "unavailable", "models": statuses}
         if ready:
             return JSONResponse(body)
-        return error_response(
-            503, f"models not ready: {statuses}", error_type="overloaded_error", headers={"Retry-After": "5"}
-        )
+        reason = "prefilling the databases' schemas" if warming else f"models not ready: {statuses}"
+        return error_response(503, reason, error_type="overloaded_error", headers={"Retry-After": "5"})
 
     @app.get("/metrics")
     async def metrics_text(self) -> Response:

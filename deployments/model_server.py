@@ -20,9 +20,10 @@ from deployments.engines.registry import build_engine
 from deployments.protocol.openai import ChatCompletionRequest, CompletionRequest, UsageInfo
 from deployments.protocol.sql import SqlGenerateRequest, SqlGenerateResponse
 from deployments.serving import openai_serving, table_qa
-from deployments.serving.sql_generation import generate_sql
+from deployments.serving.sql_generation import generate_sql, model_profile
 from text2sql.pipeline.engine import AdapterNotSupported, Engine
 from text2sql.pipeline.inputs import SchemaContext
+from text2sql.pipeline.warm import warm_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class ModelServer:
         self._config = config
         self._pipeline = pipeline or PipelineSettings()
         self._requests_served = 0
+        self._warmed: dict[str, float] = {}  # database -> milliseconds its prefix took to prefill
         if engine is None:
             # Resolving may assemble or download gigabytes; keep the replica's event loop free meanwhile.
             engine = await asyncio.to_thread(build_engine, config)
@@ -134,6 +136,17 @@ class ModelServer:
         async for chunk in stream:
             yield _stream_item(chunk)
 
+    async def warm_up(self, context: SchemaContext) -> dict[str, Any]:
+        """Prefill the prompt prefix of questions on `context`'s database (the ingress calls it at start)."""
+        if self._engine.capabilities.table_qa:
+            return {"model": self._config.name, "database": context.database, "skipped": "table-QA engine"}
+        elapsed_ms = await warm_prefix(
+            self._engine, context, model=model_profile(self._config), settings=self._pipeline,
+            context_length=self._engine.capabilities.context_length,
+        )
+        self._warmed[context.database or ""] = round(elapsed_ms, 1)
+        return {"model": self._config.name, "database": context.database, "ms": round(elapsed_ms, 1), "pid": os.getpid()}
+
     # ---- adapters ------------------------------------------------------------------------------
 
     async def load_adapter(self, adapter: RegisteredAdapter) -> dict[str, Any]:
@@ -178,6 +191,7 @@ class ModelServer:
             "requests_served": self._requests_served,
             "pid": os.getpid(),
             "adapters": self._adapters.loaded() if self._adapters is not None else [],
+            "warmed": dict(self._warmed),
         }
 
 
