@@ -1,7 +1,8 @@
 """Transformers against llama.cpp on the same model and prompts, and what batching gains on one Transformers replica.
 
     RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_engines          # needs the [transformers] extra
-    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_engines --pairs 6 --batch-requests 8
+    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_engines --pairs 6 --batch-requests 8 --repeats 3
+    .venv/bin/python -m bench.bench_engines --render     # after the accuracy run below: rewrite the section
 
 Same weights: the embedded qwen2.5-coder-0.5b GGUF, read by llama.cpp as it is and by Transformers dequantized
 to float32 (the cached conversion). Same prompts: SQL questions rendered by the qwen-chat template; greedy.
@@ -11,7 +12,11 @@ to float32 (the cached conversion). Same prompts: SQL questions rendered by the 
    and the median of the per-pair ratios against llama.cpp.
 2. Through Serve, one replica of each backend in one app: /v1/completions at concurrency 1, 4 and 8, the same
    requests per cell; completion tokens/s. The Transformers replica batches concurrent requests (serve.batch,
-   max_batch_size 8); the llama.cpp replica runs one at a time. The gain is a cell's tokens/s over concurrency 1.
+   max_batch_size 8); the llama.cpp replica runs one at a time. Every cell is measured in each of --repeats
+   rounds, the order reversed each round; a cell's gain is the median over rounds of its tokens/s over the
+   same backend's concurrency 1 in the same round.
+3. Spider accuracy of both engines on the accuracy tables' 100-question sample, read from bench_accuracy's
+   results (run it with --models qwen2.5-coder-0.5b qwen2.5-coder-0.5b-hf, see ACCURACY_COMMAND).
 
 Results: bench/results/engines.json and the `engines` section of BENCHMARKS.md.
 """
@@ -42,6 +47,13 @@ from text2sql.prompts import PromptInput, get_template
 logger = logging.getLogger("bench_engines")
 MODEL = "qwen2.5-coder-0.5b"
 SERVED = {"llama_cpp": "qwen-llama-cpp", "transformers": "qwen-transformers"}
+# bench_accuracy's names for the 0.5B on each engine (bench/serve_app.py) and the Spider sample both ran.
+ACCURACY_MODELS = {"llama_cpp": MODEL, "transformers": f"{MODEL}-hf"}
+ACCURACY_QUESTIONS = 100
+ACCURACY_COMMAND = (
+    "python -m bench.bench_accuracy --models qwen2.5-coder-0.5b qwen2.5-coder-0.5b-hf --suites spider "
+    f"--limit {ACCURACY_QUESTIONS} --seed 1234"
+)
 SCHEMA = (
     "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, city TEXT, signed_up TEXT);\n"
     "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id), "
@@ -170,7 +182,9 @@ def served_throughput(base_url: str, model: str, *, concurrency: int, requests_t
     return {"tokens_per_s": tokens / elapsed, "requests_per_s": requests_total / elapsed, "completion_tokens": tokens}
 
 
-def measure_batching(model_path: Path, *, threads: int, requests_total: int, max_tokens: int, levels: list[int]) -> dict:
+def measure_batching(
+    model_path: Path, *, threads: int, requests_total: int, max_tokens: int, levels: list[int], repeats: int
+) -> dict:
     import ray
     from ray import serve
 
@@ -183,39 +197,79 @@ def measure_batching(model_path: Path, *, threads: int, requests_total: int, max
             build_app(app_args(model_path, threads=threads, max_batch_size=max(levels), max_tokens=max_tokens)),
             name="bench-engines", route_prefix="/", blocking=False,
         )  # fmt: skip
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{base_url}/health", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(1)
-        else:
-            raise TimeoutError("the app never became healthy")
+        wait_healthy(base_url)
         for model in SERVED.values():
             served_completion(base_url, model, max_tokens)  # warm-up
-        cells = []
-        for concurrency in levels:
-            for backend, model in SERVED.items():
+        runs = []
+        for repeat in range(repeats):
+            # A/B: every repeat measures every cell, in the opposite order to the one before, so drift on a
+            # shared machine does not always favour the same concurrency or backend.
+            cells = [(c, b) for c in levels for b in SERVED]
+            for concurrency, backend in cells if repeat % 2 == 0 else reversed(cells):
                 cell = served_throughput(
-                    base_url, model, concurrency=concurrency, requests_total=requests_total, max_tokens=max_tokens
+                    base_url, SERVED[backend], concurrency=concurrency, requests_total=requests_total,
+                    max_tokens=max_tokens,
+                )  # fmt: skip
+                runs.append({"repeat": repeat, "backend": backend, "concurrency": concurrency, **cell})
+                logger.info(
+                    "repeat %d, %s concurrency %d: %.2f tokens/s", repeat, backend, concurrency, cell["tokens_per_s"]
                 )
-                cells.append({"backend": backend, "concurrency": concurrency, **cell})
-                logger.info("%s concurrency %d: %.2f tokens/s", backend, concurrency, cell["tokens_per_s"])
     finally:
         serve.shutdown()
         ray.shutdown()
-    for cell in cells:
-        base = next(c for c in cells if c["backend"] == cell["backend"] and c["concurrency"] == levels[0])
-        cell["gain_over_concurrency_1"] = cell["tokens_per_s"] / base["tokens_per_s"]
     return {
         "requests_per_cell": requests_total, "max_tokens": max_tokens, "threads": threads,
-        "max_batch_size": max(levels), "cells": cells,
+        "max_batch_size": max(levels), "repeats": repeats, "runs": runs, "cells": batching_cells(runs, levels),
     }  # fmt: skip
 
 
-def render_table(results: dict) -> str:
+def batching_cells(runs: list[dict], levels: list[int]) -> list[dict]:
+    """Per backend and concurrency: the median tokens/s over the repeats, and the median of each repeat's own
+    ratio against the same backend at the lowest concurrency (the baseline, one request at a time)."""
+    cells = []
+    for backend in SERVED:
+        mine = [r for r in runs if r["backend"] == backend]
+        baseline = {r["repeat"]: r["tokens_per_s"] for r in mine if r["concurrency"] == levels[0]}
+        for concurrency in levels:
+            cell_runs = [r for r in mine if r["concurrency"] == concurrency]
+            cells.append({
+                "backend": backend, "concurrency": concurrency,
+                "tokens_per_s": statistics.median(r["tokens_per_s"] for r in cell_runs),
+                "requests_per_s": statistics.median(r["requests_per_s"] for r in cell_runs),
+                "gain_over_concurrency_1": statistics.median(
+                    r["tokens_per_s"] / baseline[r["repeat"]] for r in cell_runs
+                ),
+                "gains": [round(r["tokens_per_s"] / baseline[r["repeat"]], 3) for r in cell_runs],
+            })  # fmt: skip
+    return cells
+
+
+def wait_healthy(base_url: str, timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base_url}/health", timeout=5).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(1)
+    raise TimeoutError("the app never became healthy")
+
+
+def spider_accuracy(path: Path, questions: int) -> dict[str, dict]:
+    """bench_accuracy's runs of the 0.5B on each engine over the same Spider sample (default variant), if run."""
+    if not path.exists():
+        return {}
+    found = {}
+    for run in json.loads(path.read_text())["runs"]:
+        if run["suite"] == "spider" and run["variant"] == "default" and run["questions"] == questions:
+            for backend, model in ACCURACY_MODELS.items():
+                if run["model"] == model:
+                    found[backend] = run
+    return found
+
+
+def render_table(results: dict, accuracy: dict[str, dict]) -> str:
     e = results["engines"]
     ll, tf = e["engines"]["llama_cpp"], e["engines"]["transformers"]
     b = results["batching"]
@@ -237,10 +291,31 @@ def render_table(results: dict) -> str:
         f"{e['transformers_over_llama_cpp_latency_median']:.2f} |",
         "",
         "The ratios are medians of the per-pair ratios.",
+    ]
+    if accuracy:
+        lines += [
+            "",
+            f"Spider accuracy on the fixed {ACCURACY_QUESTIONS}-question sample of the accuracy tables, the same "
+            "pipeline and prompts (default variant: validation, identifier fixes, up to 2 repairs), one thread "
+            f"per engine, both served side by side: `{ACCURACY_COMMAND}`.",
+            "",
+            "| engine | served as | Spider accuracy | median latency |",
+            "|---|---|---|---|",
+        ]
+        for backend, label in (("llama_cpp", "llama.cpp"), ("transformers", "Transformers (fp32)")):
+            if backend in accuracy:
+                run = accuracy[backend]
+                lines.append(
+                    f"| {label} | `{run['model']}` | {100 * run['accuracy']:.1f}% ({run['correct']}/{run['questions']}) "
+                    f"| {run['median_latency_ms'] / 1000:.2f} s |"
+                )
+    lines += [
         "",
         f"Through Serve, one replica each ({b['threads']} thread(s)), `/v1/completions`, {b['requests_per_cell']} "
-        f"requests per cell, max_tokens {b['max_tokens']}: completion tokens/s, and the gain over concurrency 1. "
-        f"Transformers batches (max_batch_size {b['max_batch_size']}); llama.cpp runs one request at a time.",
+        f"requests per cell, max_tokens {b['max_tokens']}: completion tokens/s (median of {b['repeats']} repeats, "
+        "every cell measured in each repeat, the order reversed from one repeat to the next), and the gain over "
+        f"concurrency {results['concurrency'][0]}: the median of each repeat's own ratio. Transformers batches "
+        f"(max_batch_size {b['max_batch_size']}); llama.cpp runs one request at a time.",
         "",
         "| backend | " + " | ".join(f"concurrency {c}" for c in results["concurrency"]) + " |",
         "|---|" + "---|" * len(results["concurrency"]),
@@ -260,10 +335,21 @@ def main() -> int:
     parser.add_argument("--batch-requests", type=int, default=8, help="served requests per concurrency cell")
     parser.add_argument("--batch-max-tokens", type=int, default=16, help="per served request")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--repeats", type=int, default=5, help="times every served cell is measured")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "engines.json")
+    parser.add_argument(
+        "--accuracy-results", type=Path, default=RESULTS_DIR / "accuracy.json",
+        help=f"bench_accuracy's results, read for the Spider rows ({ACCURACY_COMMAND})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--render", action="store_true", help="measure nothing: rewrite the section from --output and the accuracy results"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if args.render:
+        publish(json.loads(args.output.read_text()), args.accuracy_results)
+        return 0
 
     model_path = ensure_embedded_model(MODEL)
     results: dict = {
@@ -279,13 +365,18 @@ def main() -> int:
     logger.info("engines: %s", results["engines"])
     results["batching"] = measure_batching(
         model_path, threads=args.threads, requests_total=args.batch_requests, max_tokens=args.batch_max_tokens,
-        levels=args.concurrency,
+        levels=args.concurrency, repeats=args.repeats,
     )  # fmt: skip
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
-    update_benchmarks_section("engines", render_table(results))
-    print(render_table(results))
+    publish(results, args.accuracy_results)
     return 0
+
+
+def publish(results: dict, accuracy_results: Path) -> None:
+    table = render_table(results, spider_accuracy(accuracy_results, ACCURACY_QUESTIONS))
+    update_benchmarks_section("engines", table)
+    print(table)
 
 
 if __name__ == "__main__":
