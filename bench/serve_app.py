@@ -15,6 +15,9 @@ from deployments.embedded_models import ensure_embedded_model
 # configs/cpu-mixed.yaml does: the same weights and prompts through the other engine.
 TRANSFORMERS_SUFFIX = "-hf"
 CONTEXT_TOKENS = 8192
+# The client waits 900 s per question (bench_accuracy.ask); one generation may take a third of that.
+REQUEST_TIMEOUT_S = 900
+GENERATION_TIMEOUT_S = 300
 
 
 def bench_app_args(models: list[str], databases: dict[str, dict], *, threads: int, seed: int | None = None) -> dict:
@@ -25,6 +28,8 @@ def bench_app_args(models: list[str], databases: dict[str, dict], *, threads: in
         "databases": {name: {"allow_privileged_account": True, **config} for name, config in databases.items()},
         # The no-repair variant sends 'validate': false with 'execute': true; keys are off here.
         "auth": {"allow_unvalidated_execution": True},
+        # A slow engine (Transformers on one core) on a busy machine must not turn slowness into wrong answers.
+        "ingress": {"request_timeout_s": REQUEST_TIMEOUT_S},
         "models": [model_args(model, threads=threads, seed=seed) for model in models],
     }
 
@@ -32,7 +37,7 @@ def bench_app_args(models: list[str], databases: dict[str, dict], *, threads: in
 def model_args(model: str, *, threads: int, seed: int | None) -> dict:
     """One model, one request at a time on one core; `<embedded name>-hf` runs that GGUF on Transformers."""
     common = {
-        "name": model, "generation": {"max_tokens": 384, "seed": seed},
+        "name": model, "generation": {"max_tokens": 384, "seed": seed}, "generation_timeout_s": GENERATION_TIMEOUT_S,
         "ray_actor_options": {"num_cpus": 1}, "max_ongoing_requests": 1,
     }  # fmt: skip
     if model.endswith(TRANSFORMERS_SUFFIX):
