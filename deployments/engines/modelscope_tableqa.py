@@ -151,21 +151,39 @@ class ModelScopeTableQaEngine(TableQaEngine):
 
         with self._lock:
             pipeline = self._pipeline_for(tables)
-            history = previous.to_spacet() if previous is not None else None
             try:
-                output = pipeline({"question": question, "history_sql": history})[OutputKeys.OUTPUT]
-            except AssertionError as e:  # its one check: the input must fit the encoder
-                raise TablesTooWide(
-                    f"the question and the columns of the table it is about exceed SPACE-T's {self._context_length} "
-                    "input tokens; ask about a table with fewer columns"
-                ) from e
-            except (KeyError, IndexError, TypeError, ValueError) as e:  # its post-processing on a prediction it cannot use
-                raise EngineError(f"SPACE-T could not turn its prediction into a query ({type(e).__name__}: {e})") from e
+                output = self._run(pipeline, question, previous)
+            except _POST_PROCESSING_ERRORS as e:
+                if previous is None:
+                    raise EngineError(f"SPACE-T could not turn its prediction into a query ({type(e).__name__}: {e})") from e
+                # Its follow-up merge mixes column indices of two tables when the question links to another table
+                # than the previous turn's; the follow-up is then answered over the previous turn's table.
+                logger.info("SPACE-T follow-up over another table failed (%r); asking over %s", e, previous.table)
+                try:
+                    output = self._run(pipeline, question, previous, table=previous.table)
+                except _POST_PROCESSING_ERRORS as again:
+                    raise EngineError(
+                        f"SPACE-T could not turn its prediction into a query ({type(again).__name__}: {again})"
+                    ) from again
         return TableQaAnswer(
             query=StructuredQuery.from_spacet(output[OutputKeys.HISTORY]),
             model_sql=str(output[OutputKeys.SQL_QUERY]),
-            history_used=history is not None,
+            history_used=previous is not None,
         )
+
+    def _run(self, pipeline: Any, question: str, previous: StructuredQuery | None, *, table: str | None = None) -> dict:
+        from modelscope.outputs import OutputKeys
+
+        inputs: dict[str, Any] = {"question": question, "history_sql": previous.to_spacet() if previous else None}
+        if table is not None:
+            inputs["table_id"] = table  # schema linking looks at this table alone
+        try:
+            return pipeline(inputs)[OutputKeys.OUTPUT]
+        except AssertionError as e:  # its one check: the input must fit the encoder
+            raise TablesTooWide(
+                f"the question and the columns of the table it is about exceed SPACE-T's {self._context_length} "
+                "input tokens; ask about a table with fewer columns"
+            ) from e
 
     def _pipeline_for(self, tables: QaTables) -> Any:
         pipeline = self._pipelines.get(tables.key)
@@ -193,6 +211,9 @@ class ModelScopeTableQaEngine(TableQaEngine):
             self._pipelines.popitem(last=False)
         return pipeline
 
+
+# What SPACE-T's post-processing raises on a prediction it cannot turn into a query.
+_POST_PROCESSING_ERRORS = (KeyError, IndexError, TypeError, ValueError)
 
 _NO_TEXT = (
     "this model is SPACE-T, a table question-answering model: it writes no free text, so it has no chat or "

@@ -16,9 +16,10 @@ _MARKERS = ["select", "where", "action", "connect", "allen", "act", "size", "foc
 _SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def write_tiny_spacet(directory: Path, *, words: list[str], seed: int = 0) -> Path:
+def write_tiny_spacet(directory: Path, *, words: list[str], seed: int = 0, sizes: dict | None = None) -> Path:
     """Write the model into `directory`; `words` are tokens for the vocabulary (Chinese text is split per
-    character by BERT's tokenizer, so give characters; English is split at punctuation)."""
+    character by BERT's tokenizer, so give characters; English is split at punctuation). `sizes` overrides the
+    encoder's (hidden_size, num_hidden_layers, ...): the real model's make a full-size random model."""
     import torch
     from modelscope.models.nlp.space_T_cn.backbone import Seq2SQL, SpaceTCnModel
     from modelscope.models.nlp.space_T_cn.configuration import SpaceTCnConfig
@@ -39,6 +40,7 @@ def write_tiny_spacet(directory: Path, *, words: list[str], seed: int = 0) -> Pa
         "max_position_embeddings": 512,
         "type_vocab_size": 2,
         "initializer_range": 0.02,
+        **(sizes or {}),
     }
     configuration = {
         "framework": "pytorch",

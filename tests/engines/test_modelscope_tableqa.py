@@ -138,6 +138,32 @@ def test_a_first_turn_and_a_follow_up_through_the_real_pipeline(engine, tables, 
     assert history_seen[1]["from"] == [first.query.table]
 
 
+def test_a_follow_up_whose_merge_fails_is_asked_over_the_previous_table(engine, tables, monkeypatch) -> None:
+    """SPACE-T's follow-up merge can index one table's columns with another's (an IndexError in its own SQL
+    writer): the engine asks again with schema linking held to the previous turn's table."""
+    from modelscope.pipelines.nlp.table_question_answering_pipeline import TableQuestionAnsweringPipeline
+    from modelscope.preprocessors import TableQuestionAnsweringPreprocessor
+
+    asked_over: list = []
+    preprocess = TableQuestionAnsweringPreprocessor.__call__
+    write_sql = TableQuestionAnsweringPipeline.sql_dict_to_str
+
+    def recording(self, data):
+        asked_over.append(data.get("table_id"))
+        return preprocess(self, data)
+
+    def failing_once(self, result, tables):
+        if len(asked_over) == 1:
+            raise IndexError("list index out of range")  # what SPACE-T raises on a merge over two tables
+        return write_sql(self, result, tables)
+
+    monkeypatch.setattr(TableQuestionAnsweringPreprocessor, "__call__", recording)
+    monkeypatch.setattr(TableQuestionAnsweringPipeline, "sql_dict_to_str", failing_once)
+    previous = query_from_sql("SELECT name FROM singer WHERE country = '中国'", tables, "sqlite")
+    answer = asyncio.run(engine.answer(FOLLOW_UP, tables, previous))
+    assert asked_over == [None, "singer"] and answer.query.table == "singer" and answer.history_used
+
+
 def test_the_request_path_answers_runs_and_follows_up(engine, context) -> None:
     config = ModelConfig(name="spacet", source="/models/spacet", backend="modelscope_tableqa")
     first = asyncio.run(
