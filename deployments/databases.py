@@ -40,6 +40,11 @@ class DatabaseConfig(StrictModel):
         default=300.0, ge=0, description="Re-introspect after this long; null caches until refreshed."
     )
     include_tables: list[str] | None = Field(default=None, description="Only these tables; null means all.")
+    examples: str | None = Field(
+        default=None,
+        description="This database's own question/SQL example store (JSON or JSON lines of {question, sql}); "
+        "overrides pipeline.example_store for questions on it.",
+    )
     expose_schemas: list[str] = Field(
         default_factory=list,
         description="Further schemas (MySQL: databases) whose tables queries may name, qualified, e.g. "

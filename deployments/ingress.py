@@ -123,7 +123,7 @@ class Ingress:
         self._catalog = catalog
         self._created = int(time.time())
         self.metrics = IngressMetrics()
-        self.schemas = SchemaResolver(config.databases)
+        self.schemas = SchemaResolver(config.databases, config.pipeline)
         self.accounts = DatabaseAccounts(config.databases)
         self.accounts.check_in_background()
         self.keys = KeyChecker(config.auth)

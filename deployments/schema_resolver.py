@@ -13,7 +13,9 @@ from deployments.databases import DatabaseConfig, DatabaseConfigError
 from deployments.errors import DatabaseUnavailable, UnknownDatabase
 from deployments.protocol.sql import SqlGenerateRequest
 from text2sql.dialects import DEFAULT_DIALECT
+from text2sql.examples import ExamplePair, ExampleStoreError, example_index
 from text2sql.pipeline.inputs import SchemaContext
+from text2sql.pipeline.settings import PipelineSettings
 from text2sql.schema import DatabaseSchema
 from text2sql.schema.cache import SchemaCache
 from text2sql.schema.ddl import parse_ddl
@@ -24,8 +26,9 @@ logger = logging.getLogger(__name__)
 
 
 class SchemaResolver:
-    def __init__(self, databases: dict[str, DatabaseConfig]) -> None:
+    def __init__(self, databases: dict[str, DatabaseConfig], pipeline: PipelineSettings | None = None) -> None:
         self._databases = databases
+        self._pipeline = pipeline or PipelineSettings()
         self._caches = {
             name: SchemaCache(self._loader(name, config), ttl_s=config.schema_ttl_s)
             for name, config in databases.items()
@@ -74,7 +77,26 @@ class SchemaResolver:
 
     def resolve(self, request: SqlGenerateRequest) -> SchemaContext:
         """The schema the question is answered against and, when it is to run, where: the model side never reads
-        the database config again."""
+        the database config again. With examples on, the question/SQL pairs most like the question."""
+        context = self._resolve_schema(request)
+        examples = self.examples(request)
+        return context.model_copy(update={"examples": examples}) if examples else context
+
+    def examples(self, request: SqlGenerateRequest) -> list[ExamplePair]:
+        count = request.examples if request.examples is not None else self._pipeline.examples
+        store = self._pipeline.example_store
+        if request.database is not None:
+            store = self.config(request.database).examples or store
+        if not count or store is None:
+            return []
+        try:
+            return example_index(store).nearest(request.question, count)
+        except ExampleStoreError as e:
+            # The answer does not depend on examples; a broken store must not fail the question.
+            logger.warning("examples skipped: %s", e)
+            return []
+
+    def _resolve_schema(self, request: SqlGenerateRequest) -> SchemaContext:
         started = time.perf_counter()
         if request.database is not None:
             schema = self.schema(request.database)

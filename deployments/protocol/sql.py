@@ -40,6 +40,11 @@ class SqlGenerateRequest(StrictModel):
         "without a model call; default: the app's pipeline.fix_identifiers.",
     )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
+    examples: int | None = Field(
+        default=None, ge=0, le=8,
+        description="Similar question/SQL pairs from the example store to show the model; default: the app's "
+        "pipeline.examples.",
+    )
     fallback_candidates: int | None = Field(
         default=None, ge=0, le=16,
         description="When n is 1 and the first answer fails its check or returns no rows, sample this many more and "

@@ -62,6 +62,9 @@ class SqlAnswer(StrictModel):
     attempts: list[Attempt] = Field(default_factory=list, description="Every candidate tried, in order.")
     candidates: list[Candidate] | None = Field(default=None, description="Vote counts, when n > 1.")
     history_used: int = Field(default=0, description="Earlier turns shown to the model.")
+    examples_used: list[str] = Field(
+        default_factory=list, description="Questions of the example pairs shown to the model (most similar last)."
+    )
     history_dropped: int = Field(default=0, description="Oldest turns left out to fit the history limits.")
     notes: list[str] = Field(default_factory=list, description="What the server changed about the request, and why.")
     raw_output: str = Field(description="The model's last reply before extraction.")

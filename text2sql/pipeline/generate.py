@@ -53,6 +53,7 @@ class Plan:
     notes: list[str]
     adapter: str | None = None
     fallback_candidates: int = 0
+    examples: list = field(default_factory=list)
 
 
 @dataclass
@@ -131,6 +132,7 @@ def plan_task(
         fix_identifiers=task.fix_identifiers if task.fix_identifiers is not None else settings.fix_identifiers,
         notes=_notes(task, context, settings, dropped=dropped, prompt_schema=prompt_schema),
         adapter=model.adapter,
+        examples=context.examples,
         fallback_candidates=(
             task.fallback_candidates if task.fallback_candidates is not None else settings.fallback_candidates
         ) if n == 1 else 0,
@@ -146,6 +148,7 @@ def render_prompt(task: SqlTask, plan: Plan, *, repair: RepairContext | None = N
             evidence=task.evidence,
             repair=repair,
             history=plan.history,
+            examples=plan.examples,
         )
     )
 
@@ -280,6 +283,7 @@ def _answer(
         attempts=totals.attempts,
         candidates=candidates,
         history_used=len(plan.history),
+        examples_used=[e.question for e in plan.examples],
         history_dropped=plan.history_dropped,
         notes=plan.notes,
         raw_output=totals.last_reply,

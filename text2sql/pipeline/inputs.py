@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from text2sql.examples import ExamplePair
 from text2sql.prompts import HistoryTurn
 from text2sql.schema import DatabaseSchema
 from text2sql.strict import StrictModel
@@ -34,6 +35,9 @@ class SchemaContext(StrictModel):
         "engine (SPACE-T) reads its rows. Set whenever a configured database is named.",
     )
     schema_ms: float = Field(default=0.0, description="Time spent resolving the schema.")
+    examples: list[ExamplePair] = Field(
+        default_factory=list, description="Question/SQL pairs like the question, from the example store, for the prompt."
+    )
 
 
 class SqlTask(StrictModel):

@@ -33,6 +33,16 @@ class PipelineSettings(StrictModel):
         "separator slips in names, when exactly one schema name fits; no model call.",
     )
     max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
+    examples: int = Field(
+        default=0, ge=0, le=8,
+        description="Question/SQL pairs from the example store shown after the schema, the most similar to the "
+        "question (BM25); 0 shows none.",
+    )
+    example_store: str | None = Field(
+        default=None,
+        description="JSON or JSON-lines file of {question, sql} pairs (Spider's train split loads as is); a "
+        "database's own `examples` file overrides it. Never an evaluation set.",
+    )
     fallback_candidates: int = Field(
         default=0, ge=0, le=16,
         description="When the greedy answer fails its check or returns no rows, sample this many candidates from the "

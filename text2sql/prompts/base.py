@@ -11,6 +11,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from text2sql.examples import ExamplePair
 from text2sql.strict import StrictModel
 
 
@@ -42,6 +43,9 @@ class PromptInput(StrictModel):
     repair: RepairContext | None = Field(default=None, description="Set when re-prompting after a failure.")
     history: list[HistoryTurn] = Field(
         default_factory=list, description="Earlier turns, oldest first; the question is a follow-up to them."
+    )
+    examples: list[ExamplePair] = Field(
+        default_factory=list, description="Question/SQL pairs like the question, shown after the schema."
     )
 
 

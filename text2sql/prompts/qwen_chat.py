@@ -38,6 +38,8 @@ class QwenChatTemplate(PromptTemplate):
         dialect = dialect_display_name(prompt_input.dialect)
         schema = f"Database schema:\n{prompt_input.schema_text.strip()}"
         current = []
+        if prompt_input.examples:
+            current.append(examples_section(prompt_input.examples))
         if prompt_input.evidence:
             current.append(f"Hint: {prompt_input.evidence.strip()}")
         current.append(f"Question: {prompt_input.question.strip()}")
@@ -50,6 +52,12 @@ class QwenChatTemplate(PromptTemplate):
         if prompt_input.repair is not None:
             messages += _repair_turns(prompt_input.repair, dialect)
         return RenderedPrompt(messages=messages)
+
+
+def examples_section(examples) -> str:
+    """Worked examples, after the schema so that the schema prefix is the same for every question."""
+    pairs = "\n\n".join(f"Question: {e.question.strip()}\nSQL: {e.sql.strip()}" for e in examples)
+    return f"Examples of questions and their SQL (on other tables; use only the schema above):\n{pairs}"
 
 
 def _history_turns(history: list[HistoryTurn], *, schema: str) -> list[ChatMessage]:

@@ -1,0 +1,72 @@
+"""The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
+the bundled Chinook database: warm start, retrieved examples, and fallback candidates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from ray import serve
+
+from deployments.builder import build_app
+from tests.conftest import EMBEDDED_DEFAULT
+
+APP = "switches"
+# The app's example store, written here: Chinook-flavoured pairs, none from any evaluation set.
+EXAMPLES = [
+    {"question": "How many albums are there?", "sql": "SELECT COUNT(*) FROM Album"},
+    {"question": "How many customers live in Canada?", "sql": "SELECT COUNT(*) FROM Customer WHERE Country = 'Canada'"},
+    {"question": "List the names of all media types.", "sql": "SELECT Name FROM MediaType"},
+]
+
+
+@pytest.fixture(scope="module")
+def base_url(ray_serve, embedded_model_path, tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("switches")
+    store = root / "examples.jsonl"
+    store.write_text("\n".join(json.dumps(e) for e in EXAMPLES))
+    args = {
+        "databases": {
+            "chinook": {"url": "builtin:chinook"},
+            # Unreadable: its warm-up is skipped and logged, and readiness does not wait for it.
+            "broken": {"url": f"sqlite:///{root / 'missing' / 'nothing.sqlite'}"},
+        },
+        "pipeline": {"example_store": str(store)},
+        "models": [{
+            "name": EMBEDDED_DEFAULT, "source": str(embedded_model_path), "engine": {"n_ctx": 4096, "n_threads": 1},
+            "generation": {"max_tokens": 128, "seed": 7}, "ray_actor_options": {"num_cpus": 1},
+        }],
+    }
+    return ray_serve(build_app(args), name=APP)  # returns once /health is 200, that is after the warm-up
+
+
+def ask(base_url: str, question: str, **switches) -> dict:
+    body = {"database": "chinook", "question": question, "execute": True, **switches}
+    response = requests.post(f"{base_url}/v1/sql/generate", json=body, timeout=300)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_first_question_finds_its_schema_already_prefilled(base_url):
+    warmed = serve.get_deployment_handle(EMBEDDED_DEFAULT, app_name=APP).stats.remote().result()["warmed"]
+    assert set(warmed) == {"chinook"}, warmed
+    first = ask(base_url, "How many artists are there?")
+    assert first["success"] and first["rows"] == [[275]], first
+    # The warm-up evaluated the whole schema prompt; the first question re-evaluates only what follows it.
+    assert first["timings"]["generate_ms"] < 0.6 * warmed["chinook"], (first["timings"], warmed)
+
+
+def test_retrieved_examples_reach_the_prompt_only_when_asked_for(base_url):
+    with_examples = ask(base_url, "How many customers live in Brazil?", examples=2)
+    assert with_examples["examples_used"][-1] == "How many customers live in Canada?"
+    assert with_examples["success"] and with_examples["rows"] == [[5]], with_examples
+    assert ask(base_url, "How many customers live in Brazil?")["examples_used"] == []  # pipeline.examples is 0
+
+
+def test_fallback_candidates_are_drawn_only_after_a_failed_or_empty_answer(base_url):
+    # "Klingon" matches no genre: the greedy answer runs but finds nothing, so four more samples are drawn.
+    empty = ask(base_url, "List the names of the tracks in the Klingon genre.", fallback_candidates=4, max_repairs=0)
+    assert len(empty["attempts"]) == 5 and all(a["round"] == 0 for a in empty["attempts"])
+    found = ask(base_url, "How many artists are there?", fallback_candidates=4)
+    assert len(found["attempts"]) == 1 and found["rows"] == [[275]]
