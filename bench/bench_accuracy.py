@@ -57,6 +57,8 @@ VARIANTS = {
     "n5": {"n": 5},
     "no-fix": {"fix_identifiers": False},
     "fallback4": {"fallback_candidates": 4},
+    # Three Spider-train question/SQL pairs most like the question (never dev or sql-eval: see spider_train_store).
+    "examples3": {"examples": 3},
     # Not a request switch: the same model asked through /v1/chat/completions with a plain prompt (plain_prompt.py).
     "plain": {},
 }
@@ -64,6 +66,15 @@ _results_lock = threading.Lock()
 
 
 # ---- questions -----------------------------------------------------------------------------------
+
+
+def spider_train_store(spider_dir: Path | None = None) -> Path:
+    """The example store: Spider's train split, whose databases are disjoint from dev's. Evaluation sets (Spider
+    dev, sql-eval) are never a store: their answers would leak into the prompts."""
+    store = (spider_dir or dataset_dir("spider")) / "train" / "train_spider.json"
+    if "dev" in store.parts or "sql-eval" in store.parts:
+        raise SystemExit(f"refusing {store} as an example store: it is an evaluation set")
+    return store
 
 
 def spider_dev_dir(spider_dir: Path | None = None) -> Path:
@@ -281,7 +292,7 @@ def save(result: dict, path: Path) -> None:
         update_benchmarks_section("accuracy", render_table(data))
 
 
-VARIANT_ORDER = ("plain", "default", "no-fix", "no-repair", "constrained", "n5", "fallback4")
+VARIANT_ORDER = ("plain", "default", "no-fix", "no-repair", "constrained", "n5", "fallback4", "examples3")
 
 
 def largest_runs(runs: list[dict]) -> list[dict]:
@@ -389,8 +400,10 @@ def main() -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
     databases = database_config(args.suites, **data_dirs)
+    example_store = spider_train_store(data_dirs["spider_dir"]) if "examples3" in args.variants else None
     base_url = start_bench_app(
-        args.models, databases, port=args.port, name="accuracy", threads=args.threads, seed=args.seed
+        args.models, databases, port=args.port, name="accuracy", threads=args.threads, seed=args.seed,
+        example_store=example_store,
     )
     gold = GoldCache(databases)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import requests
 
@@ -20,9 +21,14 @@ REQUEST_TIMEOUT_S = 900
 GENERATION_TIMEOUT_S = 300
 
 
-def bench_app_args(models: list[str], databases: dict[str, dict], *, threads: int, seed: int | None = None) -> dict:
-    """Every benchmark asks the same app: a long context for big schemas, one request at a time per model."""
+def bench_app_args(
+    models: list[str], databases: dict[str, dict], *, threads: int, seed: int | None = None,
+    example_store: Path | None = None,
+) -> dict:
+    """Every benchmark asks the same app: a long context for big schemas, one request at a time per model.
+    `example_store` is there for the variants that ask for examples; by default none are shown."""
     return {
+        "pipeline": {"example_store": str(example_store) if example_store else None},
         "default_model": models[0],
         # Benchmarks read the local servers as their administrators (sql-eval's PostgreSQL databases): allowed here.
         "databases": {name: {"allow_privileged_account": True, **config} for name, config in databases.items()},
@@ -52,7 +58,8 @@ def model_args(model: str, *, threads: int, seed: int | None) -> dict:
 
 
 def start_bench_app(
-    models: list[str], databases: dict[str, dict], *, port: int, name: str, threads: int = 1, seed: int | None = None
+    models: list[str], databases: dict[str, dict], *, port: int, name: str, threads: int = 1, seed: int | None = None,
+    example_store: Path | None = None,
 ) -> str:
     """Start Ray and the app, wait until /health says every model is up, and return its base URL."""
     import ray
@@ -62,7 +69,8 @@ def start_bench_app(
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     base_url = f"http://127.0.0.1:{port}"
-    serve.run(build_app(bench_app_args(models, databases, threads=threads, seed=seed)), name=name, route_prefix="/", blocking=False)
+    args = bench_app_args(models, databases, threads=threads, seed=seed, example_store=example_store)
+    serve.run(build_app(args), name=name, route_prefix="/", blocking=False)
     while True:
         try:
             if requests.get(f"{base_url}/health", timeout=10).status_code == 200:
