@@ -138,12 +138,13 @@ class ModelServer:
 
     async def warm_up(self, context: SchemaContext) -> dict[str, Any]:
         """Prefill the prompt prefix of questions on `context`'s database (the ingress calls it at start)."""
-        if self._engine.capabilities.table_qa:
-            return {"model": self._config.name, "database": context.database, "skipped": "table-QA engine"}
-        elapsed_ms = await warm_prefix(
-            self._engine, context, model=model_profile(self._config), settings=self._pipeline,
-            context_length=self._engine.capabilities.context_length,
-        )
+        if self._engine.capabilities.table_qa:  # SPACE-T: the database's rows read and indexed instead
+            elapsed_ms = await table_qa.warm_up(self._engine, context)
+        else:
+            elapsed_ms = await warm_prefix(
+                self._engine, context, model=model_profile(self._config), settings=self._pipeline,
+                context_length=self._engine.capabilities.context_length,
+            )
         self._warmed[context.database or ""] = round(elapsed_ms, 1)
         return {"model": self._config.name, "database": context.database, "ms": round(elapsed_ms, 1), "pid": os.getpid()}
 

@@ -141,6 +141,16 @@ class ModelScopeTableQaEngine(TableQaEngine):
         raise GenerationNotSupported(_NO_TEXT)
         yield  # pragma: no cover - makes this an async generator
 
+    async def prepare(self, tables: QaTables) -> None:
+        if self._model is None:
+            raise EngineError("the SPACE-T model is not loaded")
+
+        def index() -> None:
+            with self._lock:
+                self._pipeline_for(tables)
+
+        await asyncio.to_thread(index)
+
     async def answer(self, question: str, tables: QaTables, previous: StructuredQuery | None) -> TableQaAnswer:
         if self._model is None:
             raise EngineError("the SPACE-T model is not loaded")

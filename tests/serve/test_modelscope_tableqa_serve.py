@@ -1,7 +1,8 @@
 """`backend: modelscope_tableqa` served by Ray Serve: a tiny random SPACE-T (tests/engines/spacet_model.py) built
 from its config like any served model, beside nothing else. /v1/sql/generate with a configured two-table SQLite
 database answers with SQL and SPACE-T's structured query, runs it, and follows up when the first answer comes
-back as history; the OpenAI API refuses it with a 400, as do requests it cannot answer.
+back as history; the warm start has read and indexed the database before the first question; the OpenAI API
+refuses it with a 400, as do requests it cannot answer.
 Needs the `[modelscope]` extra (skipped without it).
 """
 
@@ -70,6 +71,13 @@ def check_answer(body: dict) -> None:
     assert isinstance(body["rows"], list) and body["columns"], body  # it ran on the database
 
 
+def test_warm_start_read_and_indexed_the_database(base_url: str) -> None:
+    from ray import serve
+
+    stats = serve.get_deployment_handle(MODEL, app_name="text2sql").stats.remote().result()
+    assert set(stats["warmed"]) == {"music"} and stats["requests_served"] == 0, stats
+
+
 def test_a_conversation_of_two_turns_with_sql_and_the_structured_query(base_url: str) -> None:
     first = generate(base_url, question="北京有哪些演唱会", database="music", execute=True)
     assert first.status_code == 200, first.text
@@ -97,3 +105,7 @@ def test_requests_it_cannot_answer_are_400s_naming_the_problem(base_url: str) ->
         timeout=60,
     )
     assert chat.status_code == 400 and "/v1/sql/generate" in chat.json()["error"]["message"], chat.text
+    streamed = requests.post(
+        f"{base_url}/v1/completions", json={"model": MODEL, "prompt": "SELECT", "stream": True}, timeout=60
+    )
+    assert streamed.status_code == 400 and streamed.json()["error"]["param"] == "model", streamed.text

@@ -62,6 +62,7 @@ class RecordingEngine(TableQaEngine):
     def __init__(self, answer: StructuredQuery, *, policy: TableExportPolicy | None = None) -> None:
         self.fixed = answer
         self.calls: list[tuple] = []
+        self.prepared: list = []
         self.policy = policy or TableExportPolicy(max_rows_per_table=100, refresh_s=60)
 
     capabilities = EngineCapabilities(context_length=512, table_qa=True)
@@ -76,6 +77,9 @@ class RecordingEngine(TableQaEngine):
             query=self.fixed, model_sql="SELECT ... (SPACE-T's own text)",
             history_used=previous is not None,
         )
+
+    async def prepare(self, tables) -> None:
+        self.prepared.append(tables)
 
     async def start(self) -> None: ...
     async def generate(self, request): raise NotImplementedError
@@ -221,3 +225,14 @@ def test_the_answer_dialect_is_transpiled_and_switches_that_do_not_apply_are_not
     assert response.sql == "SELECT MAX([age]) FROM [singer]" and response.dialect == "tsql"
     assert "SPACE-T takes no evidence: it was left out" in response.notes
     assert any("n was ignored" in note for note in response.notes)
+
+
+def test_warm_up_reads_the_tables_and_has_the_engine_index_them(database: DatabaseConfig) -> None:
+    engine = RecordingEngine(StructuredQuery(table="singer", sel=[1], agg=[0], conds=[]))
+    exports = TableExports()
+    elapsed_ms = asyncio.run(table_qa.warm_up(engine, context_for(database), exports=exports))
+    assert elapsed_ms > 0 and len(engine.prepared) == 1 and not engine.calls
+    assert len(engine.prepared[0].table("singer").rows) == 3
+    # The first question then finds the same export: same content key, nothing read again.
+    again = exports.export(context_for(database), engine.export_policy)
+    assert again.tables.key == engine.prepared[0].key

@@ -45,5 +45,9 @@ class TableQaEngine(Engine):
         """How many rows to export per table, and how often."""
 
     @abstractmethod
+    async def prepare(self, tables: QaTables) -> None:
+        """Index `tables` ahead of the first question on them (warm start)."""
+
+    @abstractmethod
     async def answer(self, question: str, tables: QaTables, previous: StructuredQuery | None) -> TableQaAnswer:
         """Answer `question` over `tables`, following up on `previous` (the last turn's query) when given."""
