@@ -7,7 +7,7 @@ and Spider's execution accuracy:
   (`gold_orders`).
 - Columns are matched by their values, not their names: the prediction may name or order its columns
   differently (sql-eval sorts columns by name and then matches columns by content).
-- Subset rule (sql-eval): a prediction with extra columns is still correct when the gold result's columns are
+- Subset rule (sql-eval only; Spider's rule has none, `allow_extra_columns=False`): a prediction with extra columns is still correct when the gold result's columns are
   each found, by values, among the prediction's columns and the rows then match. An empty gold result never
   counts as a subset (sql-eval does the same).
 - Values are normalised before comparing: floats and Decimals are rounded to `float_decimals` places, booleans
@@ -101,15 +101,17 @@ def execution_match(
     order_matters: bool,
     float_decimals: int = DEFAULT_FLOAT_DECIMALS,
     ignore_duplicates: bool = False,
+    allow_extra_columns: bool = True,
 ) -> bool:
-    """Correct when the prediction matches any gold alternative's result exactly or by the subset rule."""
+    """Correct when the prediction matches any gold alternative's result exactly or, with `allow_extra_columns`
+    (sql-eval's rule), by the subset rule. Spider's rule is `allow_extra_columns=False`."""
     options = {
         "order_matters": order_matters,
         "float_decimals": float_decimals,
         "ignore_duplicates": ignore_duplicates,
     }
     return any(
-        results_match(gold, pred, **options) or gold_subset_of_pred(gold, pred, **options)
+        results_match(gold, pred, **options) or (allow_extra_columns and gold_subset_of_pred(gold, pred, **options))
         for gold in gold_results
     )
 

@@ -268,3 +268,14 @@ def test_gold_orders_reads_the_dialect() -> None:
         gold_orders("SELECT a FROM t", "nope")
     with pytest.raises(ValueError, match="cannot parse"):
         gold_orders("SELECT (", "sqlite")
+
+
+def test_spiders_rule_refuses_the_extra_columns_sql_evals_rule_accepts() -> None:
+    gold = (["name"], [["a"], ["b"]])
+    wider = (["id", "name"], [[1, "a"], [2, "b"]])
+    assert execution_match([gold], wider, order_matters=False)
+    assert not execution_match([gold], wider, order_matters=False, allow_extra_columns=False)
+    # Columns in another order are still right by Spider's rule.
+    assert execution_match(
+        [(["a", "b"], [[1, 2]])], (["b", "a"], [[2, 1]]), order_matters=False, allow_extra_columns=False
+    )
