@@ -144,6 +144,8 @@ def _notes(request: SqlGenerateRequest) -> list[str]:
         notes.append("SPACE-T takes no evidence: it was left out")
     if request.n > 1:
         notes.append("SPACE-T answers one query per question: n was ignored")
+    if request.examples:
+        notes.append("SPACE-T takes no examples: they were left out")
     return notes
 
 

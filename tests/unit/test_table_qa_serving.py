@@ -221,10 +221,11 @@ def test_no_tables_is_a_400() -> None:
 def test_the_answer_dialect_is_transpiled_and_switches_that_do_not_apply_are_noted(database: DatabaseConfig) -> None:
     engine = RecordingEngine(StructuredQuery(table="singer", sel=[3], agg=[2], conds=[]))
     context = context_for(database).model_copy(update={"dialect": "tsql"})
-    response = ask(engine, context, evidence="age is in years", n=3)
+    response = ask(engine, context, evidence="age is in years", n=3, examples=2)
     assert response.sql == "SELECT MAX([age]) FROM [singer]" and response.dialect == "tsql"
     assert "SPACE-T takes no evidence: it was left out" in response.notes
     assert any("n was ignored" in note for note in response.notes)
+    assert "SPACE-T takes no examples: they were left out" in response.notes
 
 
 def test_warm_up_reads_the_tables_and_has_the_engine_index_them(database: DatabaseConfig) -> None:
