@@ -201,26 +201,6 @@ async def _attempt(
     totals: _Totals,
 ) -> CandidateOutcome:
     """One generation and its check, recorded in the answer's attempts."""
-    outcome = await _generate_and_check(engine, request, task, context, plan, round_index, budget, totals)
-    totals.attempts.append(
-        Attempt(  # type: ignore[arg-type]
-            round=round_index, sql=outcome.extracted, stage=outcome.stage, error=outcome.error,
-            code=outcome.code, fixes=outcome.fixes,
-        )
-    )
-    return outcome
-
-
-async def _generate_and_check(
-    engine: Engine,
-    request: GenerationRequest,
-    task: SqlTask,
-    context: SchemaContext,
-    plan: Plan,
-    round_index: int,
-    budget: ByteBudget | None,
-    totals: _Totals,
-) -> CandidateOutcome:
     started = time.perf_counter()
     output = await engine.generate(request)
     totals.generate_ms += (time.perf_counter() - started) * 1000
@@ -229,9 +209,9 @@ async def _generate_and_check(
     totals.last_reply = output.text
     if output.finish_reason == "length" and not output.text.rstrip().endswith((";", "```")):
         # Cut off mid-query: neither validated nor run, just retried.
-        return CandidateOutcome(round=round_index, extracted=extract_sql(output.text)).fail(
+        return _recorded(totals, CandidateOutcome(round=round_index, extracted=extract_sql(output.text)).fail(
             "extract", f"the model stopped at max_tokens ({request.sampling.max_tokens}); the SQL may be cut short"
-        )
+        ))
     # Validation and execution block: keep the event loop free for other requests and health checks.
     outcome = await asyncio.to_thread(
         check_candidate,
@@ -245,6 +225,16 @@ async def _generate_and_check(
         fix_identifiers=plan.fix_identifiers,
     )
     totals.execute_ms += outcome.execute_ms
+    return _recorded(totals, outcome)
+
+
+def _recorded(totals: _Totals, outcome: CandidateOutcome) -> CandidateOutcome:
+    totals.attempts.append(
+        Attempt(  # type: ignore[arg-type]
+            round=outcome.round, sql=outcome.extracted, stage=outcome.stage, error=outcome.error,
+            code=outcome.code, fixes=outcome.fixes,
+        )
+    )
     return outcome
 
 
