@@ -59,6 +59,7 @@ VARIANTS = {
     "fallback4": {"fallback_candidates": 4},
     # Three Spider-train question/SQL pairs most like the question (never dev or sql-eval: see spider_train_store).
     "examples3": {"examples": 3},
+    "values": {"value_linking": True},
     # Not a request switch: the same model asked through /v1/chat/completions with a plain prompt (plain_prompt.py).
     "plain": {},
 }
@@ -325,7 +326,7 @@ def save(result: dict, path: Path) -> None:
         update_benchmarks_section("accuracy", render_table(data))
 
 
-VARIANT_ORDER = ("plain", "default", "no-fix", "no-repair", "constrained", "n5", "fallback4", "examples3")
+VARIANT_ORDER = ("plain", "default", "no-fix", "no-repair", "constrained", "n5", "fallback4", "examples3", "values")
 
 
 def largest_runs(runs: list[dict]) -> list[dict]:

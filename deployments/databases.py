@@ -40,6 +40,10 @@ class DatabaseConfig(StrictModel):
         default=300.0, ge=0, description="Re-introspect after this long; null caches until refreshed."
     )
     include_tables: list[str] | None = Field(default=None, description="Only these tables; null means all.")
+    value_index_max_per_column: int = Field(
+        default=1000, ge=0, le=100_000,
+        description="Distinct values per text column read for value linking (when on); 0 reads none.",
+    )
     examples: str | None = Field(
         default=None,
         description="This database's own question/SQL example store (JSON or JSON lines of {question, sql}); "

@@ -7,6 +7,7 @@ endpoint refreshes them. This runs in the ingress, so one cache serves every mod
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from deployments.databases import DatabaseConfig, DatabaseConfigError
@@ -21,6 +22,7 @@ from text2sql.schema.cache import SchemaCache
 from text2sql.schema.ddl import parse_ddl
 from text2sql.schema.errors import SchemaError
 from text2sql.schema.introspect import introspect
+from text2sql.schema.values import ValueIndex, build_value_index
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,9 @@ class SchemaResolver:
     def __init__(self, databases: dict[str, DatabaseConfig], pipeline: PipelineSettings | None = None) -> None:
         self._databases = databases
         self._pipeline = pipeline or PipelineSettings()
+        # database -> (the schema it was built from, its value index): rebuilt when the schema is reloaded.
+        self._value_indexes: dict[str, tuple[DatabaseSchema, ValueIndex]] = {}
+        self._value_lock = threading.Lock()
         self._caches = {
             name: SchemaCache(self._loader(name, config), ttl_s=config.schema_ttl_s)
             for name, config in databases.items()
@@ -79,8 +84,31 @@ class SchemaResolver:
         """The schema the question is answered against and, when it is to run, where: the model side never reads
         the database config again. With examples on, the question/SQL pairs most like the question."""
         context = self._resolve_schema(request)
-        examples = self.examples(request)
-        return context.model_copy(update={"examples": examples}) if examples else context
+        extra = {"examples": self.examples(request), "value_matches": self.value_matches(request, context)}
+        extra = {key: value for key, value in extra.items() if value}
+        return context.model_copy(update=extra) if extra else context
+
+    def value_matches(self, request: SqlGenerateRequest, context: SchemaContext) -> list[str]:
+        linking = request.value_linking if request.value_linking is not None else self._pipeline.value_linking
+        if not linking or request.database is None or context.schema_ is None:
+            return []
+        return [match.render() for match in self.value_index(request.database, context.schema_).matches(request.question)]
+
+    def value_index(self, name: str, schema: DatabaseSchema) -> ValueIndex:
+        """Built on first use and whenever the schema was reloaded; one build at a time."""
+        with self._value_lock:
+            cached = self._value_indexes.get(name)
+            if cached is not None and cached[0] is schema:
+                return cached[1]
+            config = self.config(name)
+            started = time.perf_counter()
+            index = build_value_index(
+                config.resolve_url(), schema, config.dialect(), max_per_column=config.value_index_max_per_column,
+                timeout_s=config.timeout_s,
+            )
+            logger.info("value index of %s: %d values in %.0f ms", name, len(index), (time.perf_counter() - started) * 1000)
+            self._value_indexes[name] = (schema, index)
+            return index
 
     def examples(self, request: SqlGenerateRequest) -> list[ExamplePair]:
         count = request.examples if request.examples is not None else self._pipeline.examples

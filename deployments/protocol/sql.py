@@ -40,6 +40,9 @@ class SqlGenerateRequest(StrictModel):
         "without a model call; default: the app's pipeline.fix_identifiers.",
     )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
+    value_linking: bool | None = Field(
+        default=None, description="Show the model the database values the question mentions; default: the app's."
+    )
     examples: int | None = Field(
         default=None, ge=0, le=8,
         description="Similar question/SQL pairs from the example store to show the model; default: the app's "

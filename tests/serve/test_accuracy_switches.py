@@ -70,3 +70,10 @@ def test_fallback_candidates_are_drawn_only_after_a_failed_or_empty_answer(base_
     assert len(empty["attempts"]) == 5 and all(a["round"] == 0 for a in empty["attempts"])
     found = ask(base_url, "How many artists are there?", fallback_candidates=4)
     assert len(found["attempts"]) == 1 and found["rows"] == [[275]]
+
+
+def test_value_linking_shows_the_values_the_question_names(base_url):
+    linked = ask(base_url, "How many invoices were billed to Brazil?", value_linking=True)
+    assert "Invoice.BillingCountry = 'Brazil'" in linked["value_matches"], linked["value_matches"]
+    assert linked["success"] and linked["rows"] == [[35]], linked
+    assert ask(base_url, "How many invoices were billed to Brazil?")["value_matches"] == []  # off by default

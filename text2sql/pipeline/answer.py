@@ -62,6 +62,9 @@ class SqlAnswer(StrictModel):
     attempts: list[Attempt] = Field(default_factory=list, description="Every candidate tried, in order.")
     candidates: list[Candidate] | None = Field(default=None, description="Vote counts, when n > 1.")
     history_used: int = Field(default=0, description="Earlier turns shown to the model.")
+    value_matches: list[str] = Field(
+        default_factory=list, description="Database values the question mentions, shown to the model (value linking)."
+    )
     examples_used: list[str] = Field(
         default_factory=list, description="Questions of the example pairs shown to the model (most similar last)."
     )

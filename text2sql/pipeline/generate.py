@@ -54,6 +54,7 @@ class Plan:
     adapter: str | None = None
     fallback_candidates: int = 0
     examples: list = field(default_factory=list)
+    value_matches: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -133,6 +134,7 @@ def plan_task(
         notes=_notes(task, context, settings, dropped=dropped, prompt_schema=prompt_schema),
         adapter=model.adapter,
         examples=context.examples,
+        value_matches=context.value_matches,
         fallback_candidates=(
             task.fallback_candidates if task.fallback_candidates is not None else settings.fallback_candidates
         ) if n == 1 else 0,
@@ -149,6 +151,7 @@ def render_prompt(task: SqlTask, plan: Plan, *, repair: RepairContext | None = N
             repair=repair,
             history=plan.history,
             examples=plan.examples,
+            value_matches=plan.value_matches,
         )
     )
 
@@ -274,6 +277,7 @@ def _answer(
         candidates=candidates,
         history_used=len(plan.history),
         examples_used=[e.question for e in plan.examples],
+        value_matches=plan.value_matches,
         history_dropped=plan.history_dropped,
         notes=plan.notes,
         raw_output=totals.last_reply,

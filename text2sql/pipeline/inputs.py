@@ -38,6 +38,9 @@ class SchemaContext(StrictModel):
     examples: list[ExamplePair] = Field(
         default_factory=list, description="Question/SQL pairs like the question, from the example store, for the prompt."
     )
+    value_matches: list[str] = Field(
+        default_factory=list, description="The database's values the question mentions, as `table.column = 'value'`."
+    )
 
 
 class SqlTask(StrictModel):

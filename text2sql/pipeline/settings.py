@@ -33,6 +33,11 @@ class PipelineSettings(StrictModel):
         "separator slips in names, when exactly one schema name fits; no model call.",
     )
     max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
+    value_linking: bool = Field(
+        default=False,
+        description="Show the model the database values its question mentions (`table.column = 'value'`), from an "
+        "index of each text column's distinct values built with the schema.",
+    )
     examples: int = Field(
         default=0, ge=0, le=8,
         description="Question/SQL pairs from the example store shown after the schema, the most similar to the "

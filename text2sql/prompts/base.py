@@ -47,6 +47,9 @@ class PromptInput(StrictModel):
     examples: list[ExamplePair] = Field(
         default_factory=list, description="Question/SQL pairs like the question, shown after the schema."
     )
+    value_matches: list[str] = Field(
+        default_factory=list, description="Database values the question mentions, as `table.column = 'value'`."
+    )
 
 
 class RenderedPrompt(StrictModel):

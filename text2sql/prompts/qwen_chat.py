@@ -40,6 +40,8 @@ class QwenChatTemplate(PromptTemplate):
         current = []
         if prompt_input.examples:
             current.append(examples_section(prompt_input.examples))
+        if prompt_input.value_matches:
+            current.append("Values in the database that the question mentions: " + "; ".join(prompt_input.value_matches))
         if prompt_input.evidence:
             current.append(f"Hint: {prompt_input.evidence.strip()}")
         current.append(f"Question: {prompt_input.question.strip()}")
