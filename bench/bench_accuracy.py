@@ -85,10 +85,14 @@ def spider_dev_dir(spider_dir: Path | None = None) -> Path:
 
 def spider_questions(*, chinese: bool = False, spider_dir: Path | None = None) -> list[dict]:
     spider_dev = spider_dev_dir(spider_dir)
+    # The Chinese file is aligned one to one with the English: a question keeps its Spider index as its id in
+    # both, so the two can be compared question by question. Questions whose gold SQL holds a literal the
+    # translation localised (has_literal) cannot be answered as worded and are left out.
     if chinese:
-        items = [q for q in json.loads((spider_dev / "dev_public_zh.json").read_text()) if not q["has_literal"]]
+        numbered = [(i, q) for i, q in enumerate(json.loads((spider_dev / "dev_public_zh.json").read_text()))
+                    if not q["has_literal"]]
     else:
-        items = json.loads((spider_dev / "dev_public.json").read_text())
+        numbered = list(enumerate(json.loads((spider_dev / "dev_public.json").read_text())))
     return [
         {
             "id": f"spider-{i}",
@@ -100,7 +104,7 @@ def spider_questions(*, chinese: bool = False, spider_dir: Path | None = None) -
             "evidence": None,
             "ignore_duplicates": False,
         }
-        for i, q in enumerate(items)
+        for i, q in numbered
     ]
 
 
@@ -287,9 +291,9 @@ def run_suite(base_url: str, model: str, suite: str, variant: str, questions: li
             logger.info("%s %s %s: %d/%d, %.1f%% so far", model, suite, variant, index + 1, len(questions), 100 * done / (index + 1))
     correct = sum(d["correct"] for d in details)
     # The question count is in the name: a sampled run must not overwrite the full run's details.
-    detail_path = RESULTS_DIR / "accuracy" / f"{model}__{suite}__{variant}__{len(questions)}.jsonl"
-    detail_path.parent.mkdir(parents=True, exist_ok=True)
-    detail_path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in details))
+    details_file = detail_path({"model": model, "suite": suite, "variant": variant, "questions": len(questions)})
+    details_file.parent.mkdir(parents=True, exist_ok=True)
+    details_file.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in details))
     return {
         "model": model, "suite": suite, "variant": variant, "questions": len(questions), "correct": correct,
         "accuracy": correct / len(questions) if questions else 0.0,
@@ -364,6 +368,7 @@ def render_table(data: dict) -> str:
             f"{run['median_latency_ms'] / 1000:.2f} s | {_seconds(run.get('p90_latency_ms'))} |"
         )
     lines += _ablation_table(data["runs"])
+    lines += _chinese_gap_table(runs)
     sqleval = [r for r in runs if r["suite"].startswith("sqleval") and r["variant"] == "default"]
     if sqleval:
         categories = sorted({c for r in sqleval for c in r["by_category"]})
@@ -398,6 +403,40 @@ def _other_rule_cell(run: dict) -> str:
 
 def _seconds(ms: float | None) -> str:
     return f"{ms / 1000:.2f} s" if ms is not None else "-"
+
+
+def detail_path(run: dict, results_dir: Path = RESULTS_DIR) -> Path:
+    return results_dir / "accuracy" / f"{run['model']}__{run['suite']}__{run['variant']}__{run['questions']}.jsonl"
+
+
+def _verdicts(run: dict) -> dict[str, bool]:
+    path = detail_path(run)
+    if not path.exists():
+        return {}
+    return {d["id"]: d["correct"] for d in map(json.loads, path.read_text().splitlines()) if d}
+
+
+def _chinese_gap_table(runs: list[dict]) -> list[str]:
+    """Chinese against English on the very same Spider questions (matched by their Spider id), per model and
+    variant: the Chinese run's questions, judged in the English run of the same model and variant."""
+    english = {(r["model"], r["variant"]): r for r in runs if r["suite"] == "spider"}
+    rows = []
+    for zh in sorted((r for r in runs if r["suite"] == "spider-zh"), key=lambda r: (r["model"], r["variant"])):
+        en = english.get((zh["model"], zh["variant"]))
+        zh_verdicts, en_verdicts = _verdicts(zh), _verdicts(en) if en else {}
+        common = sorted(set(zh_verdicts) & set(en_verdicts))
+        if not common:
+            continue
+        zh_right, en_right = sum(zh_verdicts[i] for i in common), sum(en_verdicts[i] for i in common)
+        rows.append(
+            f"| {zh['model']} | {zh['variant']} | {len(common)} | {100 * zh_right / len(common):.1f}% ({zh_right}) | "
+            f"{100 * en_right / len(common):.1f}% ({en_right}) | {100 * (zh_right - en_right) / len(common):+.1f} |"
+        )
+    if not rows:
+        return []
+    return ["", "Chinese (spider-zh, questions without a localised literal) against English on the same questions, "
+            "by Spider's rule:", "",
+            "| model | variant | questions | Chinese | English | gap (points) |", "|---|---|---|---|---|---|", *rows]
 
 
 def _ablation_table(runs: list[dict]) -> list[str]:

@@ -19,6 +19,7 @@ from bench.bench_accuracy import (
     RULES,
     GoldCache,
     database_config,
+    detail_path,
     p90,
     resolve_url,
     rule_summary,
@@ -70,7 +71,7 @@ def main() -> int:
     gold = GoldCache(database_config(suites, **data_dirs))
     questions = {suite: {q["id"]: q for q in suite_questions(suite, **data_dirs)} for suite in suites}
     for run in data["runs"]:
-        path = args.results.parent / "accuracy" / f"{run['model']}__{run['suite']}__{run['variant']}__{run['questions']}.jsonl"
+        path = detail_path(run, args.results.parent)
         if not path.exists():
             logger.warning("no details for %s; left as it was", path.name)
             continue
