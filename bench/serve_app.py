@@ -35,9 +35,9 @@ def bench_app_args(
         # The no-repair variant sends 'validate': false with 'execute': true; keys are off here.
         "auth": {"allow_unvalidated_execution": True},
         # A slow engine (Transformers on one core) on a busy machine must not turn slowness into wrong answers.
-        # No warm-up: it prefills every database (Spider's 10) before /health turns 200, and questions come
-        # grouped by database, so each model's prompt cache warms on the first question of each anyway.
-        "ingress": {"request_timeout_s": REQUEST_TIMEOUT_S, "warm_up": False},
+        # No prefilling at start: questions come grouped by database, so each model's prompt cache warms on the
+        # first question of each anyway.
+        "ingress": {"request_timeout_s": REQUEST_TIMEOUT_S, "warm_up_databases": 0},
         "models": [model_args(model, threads=threads, seed=seed) for model in models],
     }
 

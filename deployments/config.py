@@ -155,11 +155,11 @@ class IngressSettings(StrictModel):
     num_replicas: PositiveInt = Field(default=1, description="Ingress replicas.")
     max_ongoing_requests: PositiveInt = Field(default=256, description="Requests one ingress replica holds at once.")
     request_timeout_s: float = Field(default=300.0, gt=0, description="Give up on a model call after this long.")
-    warm_up: bool = Field(
-        default=True,
-        description="At start, prefill each model's prompt cache with each configured database's schema, and hold "
-        "/health at 503 until done, so the first question is as fast as the next. With several databases, "
-        "llama.cpp keeps the last one's.",
+    warm_up_databases: int = Field(
+        default=1, ge=0,
+        description="At start, before /health turns 200, every configured database is introspected, and each model "
+        "prefills the prompt prefix of the first this many (in config order), so a first question is as fast as "
+        "the next. llama.cpp keeps only the last prefix it evaluated; 0 prefills none.",
     )
 
 

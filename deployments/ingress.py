@@ -128,7 +128,7 @@ class Ingress:
         self.accounts.check_in_background()
         self.keys = KeyChecker(config.auth)
         self._warming = threading.Event()
-        if config.ingress.warm_up and config.databases:
+        if config.databases:
             threading.Thread(target=self._warm_up_all, name="warm-up", daemon=True).start()
         else:
             self._warming.set()
@@ -145,14 +145,17 @@ class Ingress:
         }
 
     def _warm_up_all(self) -> None:
-        """Each model prefills each database's prompt prefix (one replica per model: replicas added later warm on
-        their first question). A database or model that fails is logged and skipped, never blocks readiness."""
+        """Introspect every database; each model prefills the first `warm_up_databases` ones' prompt prefix (one
+        replica per model: replicas added later warm on their first question). A database or model that fails is
+        logged and skipped, never blocks readiness."""
         try:
-            for database in self.schemas.names:
+            for position, database in enumerate(self.config.databases):
                 try:
                     context = self.schemas.resolve(SqlGenerateRequest(question="warm-up", database=database))
                 except Exception as e:
                     logger.warning("warm-up: database %s skipped: %s", database, e)
+                    continue
+                if position >= self.config.ingress.warm_up_databases:
                     continue
                 for model, handle in self._handles.items():
                     try:
