@@ -1,0 +1,116 @@
+"""Cold start: how long the first question on the bundled Chinook database takes once /health turns 200, with
+and without the warm start (ingress.warm_up_databases), on the app serve_config.yaml ships.
+
+    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_cold_start [--repeats 2]
+
+Each start is a fresh Ray and app with the model files already cached. The two settings take turns (prefill,
+none, prefill, none, ...) because the machine is noisy; the table reports medians and the ratio between them.
+Writes bench/results/cold_start.json and the `cold-start` section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import os
+import statistics
+import time
+
+import requests
+import yaml
+
+from bench.paths import REPO_ROOT, RESULTS_DIR
+from bench.report import update_benchmarks_section
+from deployments.builder import build_app
+
+logger = logging.getLogger("bench_cold_start")
+QUESTIONS = ("How many artists are there?", "How many tracks are longer than five minutes?")
+SETTINGS = {"prefill": 1, "none": 0}
+
+
+def shipped_args() -> dict:
+    config = yaml.safe_load((REPO_ROOT / "serve_config.yaml").read_text())
+    return config["applications"][0]["args"]
+
+
+def one_start(warm_up_databases: int, port: int) -> dict:
+    import ray
+    from ray import serve
+
+    args = copy.deepcopy(shipped_args())
+    args.setdefault("ingress", {})["warm_up_databases"] = warm_up_databases
+    started = time.perf_counter()
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        serve.run(build_app(args), name="cold", route_prefix="/", blocking=False)
+        base_url = f"http://127.0.0.1:{port}"
+        while True:
+            try:
+                if requests.get(f"{base_url}/health", timeout=10).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        ready_s = time.perf_counter() - started
+        latencies = []
+        for question in QUESTIONS:
+            asked = time.perf_counter()
+            body = {"database": "chinook", "question": question, "execute": True}
+            response = requests.post(f"{base_url}/v1/sql/generate", json=body, timeout=900)
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - asked)
+        return {"ready_s": ready_s, "first_s": latencies[0], "second_s": latencies[1]}
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def render(result: dict) -> str:
+    rows = result["summary"]
+    lines = [
+        f"The app of `serve_config.yaml` (both models, one llama.cpp thread each, Chinook), started {result['repeats']} "
+        "times per setting, the settings taking turns; medians. `prefill` is the shipped default "
+        "(`ingress.warm_up_databases: 1`): each model prefills Chinook's prompt prefix before /health turns 200.",
+        "",
+        "| warm start | until /health 200 | first question | second question |",
+        "|---|---|---|---|",
+    ]
+    for name in SETTINGS:
+        row = rows[name]
+        lines.append(f"| {name} | {row['ready_s']:.1f} s | {row['first_s']:.2f} s | {row['second_s']:.2f} s |")
+    lines.append("")
+    lines.append(
+        f"First question, prefill against none: {rows['prefill']['first_s'] / rows['none']['first_s']:.2f}x "
+        f"(target: at most 10 s after /health turns 200)."
+    )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8797)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    runs: dict[str, list[dict]] = {name: [] for name in SETTINGS}
+    for repeat in range(args.repeats):
+        for name, databases in SETTINGS.items():
+            run = one_start(databases, args.port)
+            logger.info("repeat %d, %s: %s", repeat, name, run)
+            runs[name].append(run)
+    summary = {
+        name: {key: statistics.median(r[key] for r in results) for key in ("ready_s", "first_s", "second_s")}
+        for name, results in runs.items()
+    }
+    result = {"repeats": args.repeats, "runs": runs, "summary": summary, "finished_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    (RESULTS_DIR / "cold_start.json").write_text(json.dumps(result, indent=2) + "\n")
+    update_benchmarks_section("cold-start", render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
