@@ -314,7 +314,8 @@ def render_table(results: dict, accuracy: dict[str, dict]) -> str:
         f"Through Serve, one replica each ({b['threads']} thread(s)), `/v1/completions`, {b['requests_per_cell']} "
         f"requests per cell, max_tokens {b['max_tokens']}: completion tokens/s (median of {b['repeats']} repeats, "
         "every cell measured in each repeat, the order reversed from one repeat to the next), and the gain over "
-        f"concurrency {results['concurrency'][0]}: the median of each repeat's own ratio. Transformers batches "
+        f"concurrency {results['concurrency'][0]}: the median of each repeat's own ratio, then the lowest and "
+        "highest of those ratios. Transformers batches "
         f"(max_batch_size {b['max_batch_size']}); llama.cpp runs one request at a time.",
         "",
         "| backend | " + " | ".join(f"concurrency {c}" for c in results["concurrency"]) + " |",
@@ -322,7 +323,11 @@ def render_table(results: dict, accuracy: dict[str, dict]) -> str:
     ]
     for backend, label in (("transformers", "Transformers"), ("llama_cpp", "llama.cpp")):
         row = {c["concurrency"]: c for c in b["cells"] if c["backend"] == backend}
-        cells = [f"{row[c]['tokens_per_s']:.1f} (×{row[c]['gain_over_concurrency_1']:.2f})" for c in results["concurrency"]]
+        cells = [
+            f"{row[c]['tokens_per_s']:.1f} (×{row[c]['gain_over_concurrency_1']:.2f}"
+            + (f", ×{min(row[c]['gains']):.2f}–{max(row[c]['gains']):.2f})" if c != results["concurrency"][0] else ")")
+            for c in results["concurrency"]
+        ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
