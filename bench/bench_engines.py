@@ -275,8 +275,8 @@ def render_table(results: dict, accuracy: dict[str, dict]) -> str:
     b = results["batching"]
     lines = [
         f"Command: `{results['command']}` (model `{results['model']}`, {results['machine']['cpus']} CPUs, "
-        f"{e['threads']} thread(s) per engine). Same GGUF: llama.cpp reads it as it is, Transformers dequantized "
-        "to float32 (its cached conversion).",
+        f"{e['threads']} thread(s) per engine{_load(results['machine'])}). Same GGUF: llama.cpp reads it as it is, "
+        "Transformers dequantized to float32 (its cached conversion).",
         "",
         f"In-process, one request at a time: {e['pairs']} alternating pairs over {len(QUESTIONS)} qwen-chat SQL "
         f"prompts, greedy, max_tokens {e['max_tokens']}, medians; {e['same_text_pairs']}/{e['pairs']} pairs "
@@ -332,6 +332,12 @@ def render_table(results: dict, accuracy: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _load(machine: dict) -> str:
+    if "load_average_start" not in machine:
+        return ""
+    return f", 1-minute load average {machine['load_average_start']:.1f} at the start and {machine['load_average_end']:.1f} at the end"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=8, help="alternating llama.cpp/Transformers pairs")
@@ -359,7 +365,8 @@ def main() -> int:
     model_path = ensure_embedded_model(MODEL)
     results: dict = {
         "model": MODEL,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        # Other work on the machine slows both engines; the load average says how busy it was.
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_average_start": os.getloadavg()[0]},
         # Not sys.argv[0]: under -m that is this file's absolute path.
         "command": " ".join(["python -m bench.bench_engines", *sys.argv[1:]]),
         "concurrency": args.concurrency,
@@ -372,6 +379,7 @@ def main() -> int:
         model_path, threads=args.threads, requests_total=args.batch_requests, max_tokens=args.batch_max_tokens,
         levels=args.concurrency, repeats=args.repeats,
     )  # fmt: skip
+    results["machine"]["load_average_end"] = os.getloadavg()[0]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     publish(results, args.accuracy_results)
