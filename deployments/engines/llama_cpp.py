@@ -8,6 +8,10 @@ A cancelled request cannot kill its thread, so the lock is held until the thread
 llama.cpp checks a stop flag after every generated token (reading the prompt runs to its end), and
 cancellation and the time limit set it (`_exclusive_generation`, shared by the plain and the
 streaming paths).
+
+LoRA adapters: a peft adapter directory is checked and converted to a GGUF LoRA (`gguf_lora.py`, cached)
+outside the lock, then loaded into the model under it; each request's adapter is applied in its generation's
+thread (`llama_cpp_adapters.py`, which also resets the prompt cache on a switch).
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deployments.engines.gguf_lora import GgufBase, gguf_lora
+from deployments.engines.llama_cpp_adapters import LlamaLoras
 from deployments.engines.llama_cpp_grammar import GrammarGuard
+from deployments.engines.peft_lora import read_peft_lora
 from text2sql.pipeline.engine import (
     EmptyPrompt,
     Engine,
@@ -77,8 +84,10 @@ class LlamaCppEngine(Engine):
         main_gpu: int = 0,
         tensor_split: list[float] | None = None,
         generation_timeout_s: float | None = None,
+        adapter_cache_dir: Path | None = None,
     ) -> None:
         self._model_path = model_path
+        self._adapter_cache_dir = adapter_cache_dir  # None: the model cache's lora/ folder
         self._generation_timeout_s = generation_timeout_s
         threads = n_threads or max(1, os.cpu_count() or 1)
         self._options: dict[str, Any] = {
@@ -96,12 +105,14 @@ class LlamaCppEngine(Engine):
             "verbose": False,
         }
         self._llama: Any = None
+        self._loras: LlamaLoras | None = None
+        self._gguf_base: GgufBase | None = None
         self._generation_lock = asyncio.Lock()
 
     @property
     def capabilities(self) -> EngineCapabilities:
         # One Llama object, one generation at a time; a GBNF grammar is llama.cpp's own feature.
-        return EngineCapabilities(context_length=self._options["n_ctx"], grammar=True, adapters=False)
+        return EngineCapabilities(context_length=self._options["n_ctx"], grammar=True, adapters=True)
 
     async def start(self) -> None:
         try:
@@ -113,6 +124,34 @@ class LlamaCppEngine(Engine):
             self._llama = await asyncio.to_thread(_stoppable(Llama), str(self._model_path), **self._options)
         except (ValueError, RuntimeError) as e:  # llama-cpp-python raises these for unreadable GGUFs
             raise EngineError(f"llama.cpp could not load {self._model_path.name}: {e}") from e
+        self._loras = LlamaLoras(self._llama)
+
+    @property
+    def adapters(self) -> list[str]:
+        return self._loras.names if self._loras is not None else []
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        if self._loras is None:
+            raise EngineError("llama.cpp model is not loaded")
+        gguf_path = await asyncio.to_thread(self._convert_adapter, Path(path))
+        async with self._exclusive_generation() as work:
+            work.start(self._loras.load, name, gguf_path)
+            await work.result()
+        logger.info("loaded adapter %s from %s", name, gguf_path.name)
+
+    async def unload_adapter(self, name: str) -> None:
+        if self._loras is None:
+            raise EngineError("llama.cpp model is not loaded")
+        async with self._exclusive_generation() as work:
+            work.start(self._loras.unload, name)
+            await work.result()
+
+    def _convert_adapter(self, directory: Path) -> Path:
+        """The adapter's GGUF LoRA file: checked against this model, converted once (outside the lock)."""
+        lora = read_peft_lora(directory)
+        if self._gguf_base is None:
+            self._gguf_base = GgufBase.read(self._model_path)
+        return gguf_lora(lora, self._gguf_base, base_name=self._model_path.name, cache_dir=self._adapter_cache_dir)
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
@@ -183,8 +222,9 @@ class LlamaCppEngine(Engine):
             raise EngineError("llama.cpp model is not loaded")
 
     def _call(self, request: GenerationRequest, stream: bool, generation: _Generation) -> Any:
-        if self._llama is None:
+        if self._llama is None or self._loras is None:
             raise EngineError("llama.cpp model is not loaded")
+        self._loras.activate(request.adapter)
         sampling = request.sampling
         common: dict[str, Any] = {
             "max_tokens": sampling.max_tokens,

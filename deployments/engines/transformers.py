@@ -11,6 +11,9 @@ A cancelled request cannot kill that thread, so it sets its row's stop flag, whi
 token, and waits until the thread has left its row (as the llama.cpp engine does); the other rows go on.
 `generation_timeout_s` sets the same flag and ends in `GenerationTimeout`.
 
+LoRA adapters go through peft (`transformers_adapters.py`); loading and unloading hold the model lock too.
+Rows are grouped by adapter as well as by sampling, so one generate() call runs with one adapter active.
+
 torch and transformers are imported in `start()`, so this module imports where only llama.cpp is installed.
 """
 
@@ -27,6 +30,7 @@ from ray import serve
 from ray.serve.exceptions import RayServeException
 
 from deployments.engines.settings import TransformersSettings
+from deployments.engines.transformers_adapters import PeftAdapters
 from deployments.engines.transformers_rows import (
     Row,
     generation_options,
@@ -36,7 +40,6 @@ from deployments.engines.transformers_rows import (
     watch_rows,
 )
 from text2sql.pipeline.engine import (
-    AdapterNotSupported,
     EmptyPrompt,
     Engine,
     EngineCapabilities,
@@ -98,6 +101,7 @@ class TransformersEngine(Engine):
         self._pad_id = 0
         self._bos_id: int | None = None
         self._model_lock = asyncio.Lock()
+        self._adapters = PeftAdapters()
         self._submit: Callable[[Row], Awaitable[Any]] = self._run_alone
         # Rows per batch, the latest last: batching made visible to tests and benchmarks.
         self.batch_sizes: deque[int] = deque(maxlen=1000)
@@ -110,7 +114,7 @@ class TransformersEngine(Engine):
         return EngineCapabilities(
             context_length=context_length,
             grammar=False,
-            adapters=False,
+            adapters=True,
             max_concurrent_requests=self._settings.max_batch_size,
         )
 
@@ -162,6 +166,30 @@ class TransformersEngine(Engine):
         if self._model is None:
             raise EngineError("transformers model is not loaded")
 
+    @property
+    def adapters(self) -> list[str]:
+        return self._adapters.names
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        def load() -> None:
+            self._model = self._adapters.load(self._model, name, Path(path), base=self._model_path.name)
+
+        await self._change_model(load)
+        logger.info("loaded adapter %s from %s", name, path)
+
+    async def unload_adapter(self, name: str) -> None:
+        def unload() -> None:
+            self._model = self._adapters.unload(self._model, name)
+
+        await self._change_model(unload)
+
+    async def _change_model(self, change: Callable[[], None]) -> None:
+        """Run `change` in a worker thread while no batch generates; a cancelled caller still waits for it."""
+        if self._model is None:
+            raise EngineError("transformers model is not loaded")
+        async with self._model_lock:
+            await _wait_through_cancellation(asyncio.get_running_loop().run_in_executor(None, change))
+
     def _configure_tokens(self) -> None:
         from transformers import GenerationConfig
 
@@ -187,8 +215,7 @@ class TransformersEngine(Engine):
     def _row(self, request: GenerationRequest) -> Row:
         if self._model is None:
             raise EngineError("transformers model is not loaded")
-        if request.adapter is not None:
-            raise AdapterNotSupported(f"the transformers engine serves no adapters yet (asked for {request.adapter!r})")
+        self._adapters.require(request.adapter)
         if request.sampling.grammar is not None:
             raise EngineError("backend transformers has no grammar support; its capabilities say grammar=False")
         ids = self._prompt_ids(request)
@@ -198,7 +225,7 @@ class TransformersEngine(Engine):
                 f"the prompt ({len(ids)} tokens) and max_tokens ({request.sampling.max_tokens}) exceed the context "
                 f"window of {context_length} tokens; shorten the prompt or lower max_tokens"
             )
-        return Row(prompt_ids=ids, sampling=request.sampling)
+        return Row(prompt_ids=ids, sampling=request.sampling, adapter=request.adapter)
 
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
         tokenizer = self._tokenizer
@@ -225,6 +252,8 @@ class TransformersEngine(Engine):
             if row.started:
                 await _wait_through_cancellation(row.finished.wait())
             raise
+        if isinstance(row.error, EngineError):  # e.g. its adapter was unloaded while it waited
+            raise row.error
         if row.error is not None:
             raise EngineError(f"transformers failed while generating: {row.error}") from row.error
         if row.timed_out:
@@ -289,7 +318,7 @@ class TransformersEngine(Engine):
         )
         decode = self._decode
         processors = [p for p in [penalties_processor(rows, prompt_width=input_ids.shape[1])] if p is not None]
-        with torch.inference_mode():
+        with self._adapters.active(self._model, rows[0].adapter), torch.inference_mode():
             self._model.generate(
                 input_ids=input_ids,
                 attention_mask=attention_mask,

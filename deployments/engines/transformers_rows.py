@@ -7,7 +7,8 @@ transformers then pads that row while the others go on. TextIteratorStreamer wou
 a batch of one.
 
 Requests whose sampling agrees share one `generate()` call: every greedy request together, sampled ones by
-temperature and top_p. A sampled request with a seed runs alone, so its seed repeats its answer.
+temperature and top_p. A sampled request with a seed runs alone, so its seed repeats its answer. Rows for
+different LoRA adapters (or the base model) never share a call.
 OpenAI's presence and frequency penalties apply per row (`penalties_processor`).
 """
 
@@ -30,6 +31,7 @@ _UNFINISHED_CHARACTER = "\ufffd"  # what decoding shows for a character whose by
 class Row:
     prompt_ids: list[int]
     sampling: SamplingParams
+    adapter: str | None = None  # LoRA adapter name; None is the base model
     on_text: Callable[[str], None] | None = None  # streaming: called from the worker thread
     completion_ids: list[int] = field(default_factory=list)
     text: str = ""
@@ -132,7 +134,8 @@ def sampling_group(sampling: SamplingParams, index: int) -> Hashable:
 def group_rows(rows: list[Row]) -> list[list[Row]]:
     groups: dict[Hashable, list[Row]] = {}
     for index, row in enumerate(rows):
-        groups.setdefault(sampling_group(row.sampling, index), []).append(row)
+        # One generate() call runs with one adapter active.
+        groups.setdefault((row.adapter, sampling_group(row.sampling, index)), []).append(row)
     return list(groups.values())
 
 

@@ -53,7 +53,7 @@ def test_llama_cpp_declares_its_capabilities(tmp_path: Path) -> None:
 
     config = parse_app_config({"models": [{**MODEL, "engine": {"n_ctx": 3072}}]}).models[0]
     capabilities = build(config, tmp_path / "m.gguf").capabilities
-    assert capabilities.context_length == 3072 and capabilities.grammar and not capabilities.adapters
+    assert capabilities.context_length == 3072 and capabilities.grammar and capabilities.adapters
     assert capabilities.max_concurrent_requests == 1
 
 

@@ -75,7 +75,7 @@ def test_build_declares_batch_size_as_concurrency_and_warns_when_replicas_cannot
         engine = build(config, Path("/models/qwen"))
     capabilities = engine.capabilities  # an override is known before the weights load
     assert capabilities.context_length == 4096 and capabilities.max_concurrent_requests == 8
-    assert not capabilities.grammar and not capabilities.adapters
+    assert not capabilities.grammar and capabilities.adapters
     assert "max_ongoing_requests (2) is below engine.max_batch_size (8)" in caplog.text
 
 
