@@ -14,7 +14,7 @@ LLAMA, HF = EMBEDDED_DEFAULT, f"{EMBEDDED_DEFAULT}-hf"
 MARKER = MARKER_SQL.rstrip(";")
 
 
-def test_one_adapter_served_by_name_on_llama_cpp_and_transformers(ray_serve, embedded_model_path, marker_adapter):
+def test_one_adapter_served_by_name_on_llama_cpp_and_transformers(ray_serve, embedded_model_path, marker_adapter):  # noqa: F811
     small = {"max_tokens_limit": 64, "generation": {"max_tokens": 24}, "ray_actor_options": {"num_cpus": 0.5}}
     args = {
         "models": [
