@@ -103,3 +103,24 @@ def test_unreachable_store_gives_the_copy_command(monkeypatch, tmp_path):
     assert "'/models/sqlcoder-7b-q5.gguf'" in message
     # Nothing partial is left behind (the lock file stays, as file locks do).
     assert [p.name for p in tmp_path.rglob("*.gguf*")] == ["sqlcoder-7b-q5.gguf.lock"]
+
+
+def test_an_adapter_registered_from_s3_is_fetched_and_loaded(bucket, tmp_path, monkeypatch):
+    import asyncio
+
+    from deployments.adapters.catalog import AdapterCatalog, AdapterSpec
+    from deployments.adapters.replica import ReplicaAdapters
+    from tests.fakes import FakeAdapterEngine
+
+    monkeypatch.setenv("TEXT2SQL_MODEL_CACHE", str(tmp_path))
+    bucket.put_object(Bucket="models", Key="adapters/sales/adapter_config.json", Body=b'{"peft_type": "LORA"}')
+    bucket.put_object(Bucket="models", Key="adapters/sales/adapter_model.safetensors", Body=b"\x00" * 64)
+    adapter = AdapterCatalog({"base": "qwen-chat"}).register(
+        AdapterSpec(name="sales", base="base", path="s3://models/adapters/sales")
+    )
+    engine = FakeAdapterEngine()
+    # Without Serve's multiplexing wrapper: every ensure loads, which is what a first request does.
+    replica = ReplicaAdapters(engine, max_loaded=1, multiplexed=lambda load: load)
+    asyncio.run(replica.ensure(adapter))
+    fetched = tmp_path / "s3" / "models" / "adapters" / "sales"
+    assert engine.adapters["base:sales"] == str(fetched) and (fetched / "adapter_config.json").is_file()
