@@ -124,27 +124,32 @@ class LlamaCppEngine(Engine):
             self._llama = await asyncio.to_thread(_stoppable(Llama), str(self._model_path), **self._options)
         except (ValueError, RuntimeError) as e:  # llama-cpp-python raises these for unreadable GGUFs
             raise EngineError(f"llama.cpp could not load {self._model_path.name}: {e}") from e
-        self._loras = LlamaLoras(self._llama)
 
     @property
     def adapters(self) -> list[str]:
         return self._loras.names if self._loras is not None else []
 
     async def load_adapter(self, name: str, path: str) -> None:
-        if self._loras is None:
-            raise EngineError("llama.cpp model is not loaded")
+        loras = self._lora_set()
         gguf_path = await asyncio.to_thread(self._convert_adapter, Path(path))
         async with self._exclusive_generation() as work:
-            work.start(self._loras.load, name, gguf_path)
+            work.start(loras.load, name, gguf_path)
             await work.result()
         logger.info("loaded adapter %s from %s", name, gguf_path.name)
 
     async def unload_adapter(self, name: str) -> None:
-        if self._loras is None:
-            raise EngineError("llama.cpp model is not loaded")
+        loras = self._lora_set()
         async with self._exclusive_generation() as work:
-            work.start(self._loras.unload, name)
+            work.start(loras.unload, name)
             await work.result()
+
+    def _lora_set(self) -> LlamaLoras:
+        """The adapters on the loaded model (none until the first is loaded)."""
+        if self._llama is None:
+            raise EngineError("llama.cpp model is not loaded")
+        if self._loras is None:
+            self._loras = LlamaLoras(self._llama)
+        return self._loras
 
     def _convert_adapter(self, directory: Path) -> Path:
         """The adapter's GGUF LoRA file: checked against this model, converted once (outside the lock)."""
@@ -222,9 +227,9 @@ class LlamaCppEngine(Engine):
             raise EngineError("llama.cpp model is not loaded")
 
     def _call(self, request: GenerationRequest, stream: bool, generation: _Generation) -> Any:
-        if self._llama is None or self._loras is None:
+        if self._llama is None:
             raise EngineError("llama.cpp model is not loaded")
-        self._loras.activate(request.adapter)
+        self._lora_set().activate(request.adapter)
         sampling = request.sampling
         common: dict[str, Any] = {
             "max_tokens": sampling.max_tokens,
