@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from deployments.errors import ApiError, ServiceOverloaded
 from text2sql.pipeline.engine import (
     AdapterInvalid,
+    AdapterNotLoaded,
     AdapterNotSupported,
     EmptyPrompt,
     EngineError,
@@ -36,6 +37,7 @@ _ENGINE_ERRORS: dict[type[EngineError], tuple[int, str, str | None]] = {
     GenerationTimeout: (504, "timeout_error", None),
     AdapterNotSupported: (400, "invalid_request_error", "model"),
     AdapterInvalid: (422, "invalid_request_error", "model"),
+    AdapterNotLoaded: (404, "not_found_error", "model"),
     GenerationNotSupported: (400, "invalid_request_error", "model"),
     TablesTooWide: (400, "invalid_request_error", "database"),
 }
