@@ -23,6 +23,7 @@ import yaml
 
 from bench.paths import REPO_ROOT, RESULTS_DIR
 from bench.report import update_benchmarks_section
+from bench.serve_app import wait_until_healthy
 from deployments.builder import build_app
 
 logger = logging.getLogger("bench_cold_start")
@@ -47,13 +48,7 @@ def one_start(warm_up_databases: int, port: int) -> dict:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(build_app(args), name="cold", route_prefix="/", blocking=False)
         base_url = f"http://127.0.0.1:{port}"
-        while True:
-            try:
-                if requests.get(f"{base_url}/health", timeout=10).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
+        wait_until_healthy(base_url, timeout_s=None)
         ready_s = time.perf_counter() - started
         latencies = []
         for question in QUESTIONS:

@@ -39,6 +39,7 @@ import requests
 
 from bench.paths import RESULTS_DIR
 from bench.report import update_benchmarks_section
+from bench.serve_app import wait_until_healthy
 from deployments.builder import build_app
 from deployments.embedded_models import ensure_embedded_model
 from text2sql.pipeline.engine import Engine, GenerationRequest, SamplingParams
@@ -197,7 +198,7 @@ def measure_batching(
             build_app(app_args(model_path, threads=threads, max_batch_size=max(levels), max_tokens=max_tokens)),
             name="bench-engines", route_prefix="/", blocking=False,
         )  # fmt: skip
-        wait_healthy(base_url)
+        wait_until_healthy(base_url)
         for model in SERVED.values():
             served_completion(base_url, model, max_tokens)  # warm-up
         runs = []
@@ -242,18 +243,6 @@ def batching_cells(runs: list[dict], levels: list[int]) -> list[dict]:
                 "gains": [round(r["tokens_per_s"] / baseline[r["repeat"]], 3) for r in cell_runs],
             })  # fmt: skip
     return cells
-
-
-def wait_healthy(base_url: str, timeout_s: float = 600) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base_url}/health", timeout=5).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(1)
-    raise TimeoutError("the app never became healthy")
 
 
 def spider_accuracy(path: Path, questions: int) -> dict[str, dict]:

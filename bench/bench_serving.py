@@ -26,6 +26,7 @@ import requests
 
 from bench.paths import RESULTS_DIR
 from bench.report import update_benchmarks_section
+from bench.serve_app import wait_until_healthy
 from deployments.builder import build_app
 from deployments.embedded_models import ensure_embedded_model
 
@@ -62,15 +63,7 @@ def model_args(model_path: Path, *, replicas: int, n_threads: int, max_tokens: i
 
 def deploy(serve, args: dict, base_url: str) -> None:
     serve.run(build_app(args), name="bench", route_prefix="/", blocking=False)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base_url}/health", timeout=5).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError("the app never became healthy")
+    wait_until_healthy(base_url, timeout_s=300)
 
 
 def served_completion(base_url: str, max_tokens: int) -> tuple[float, int]:

@@ -73,13 +73,21 @@ def start_bench_app(
     base_url = f"http://127.0.0.1:{port}"
     args = bench_app_args(models, databases, threads=threads, seed=seed, example_store=example_store)
     serve.run(build_app(args), name=name, route_prefix="/", blocking=False)
-    while True:
+    wait_until_healthy(base_url, timeout_s=None)
+    return base_url
+
+
+def wait_until_healthy(base_url: str, *, timeout_s: float | None = 600) -> None:
+    """Until /health answers 200; a slow or refused answer means not ready yet. None waits without a limit."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while deadline is None or time.monotonic() < deadline:
         try:
             if requests.get(f"{base_url}/health", timeout=10).status_code == 200:
-                return base_url
-        except requests.ConnectionError:
+                return
+        except (requests.ConnectionError, requests.Timeout):
             pass
-        time.sleep(1)
+        time.sleep(0.5)
+    raise TimeoutError(f"{base_url} never became healthy")
 
 
 def stop_bench_app() -> None:
