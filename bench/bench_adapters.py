@@ -31,12 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_engines import QUESTIONS, SCHEMA
+from bench.bench_engines import engine_requests
 from bench.paths import RESULTS_DIR
 from bench.report import update_benchmarks_section
 from deployments.embedded_models import ensure_embedded_model
-from text2sql.pipeline.engine import Engine, GenerationRequest, SamplingParams
-from text2sql.prompts import PromptInput, get_template
+from text2sql.pipeline.engine import Engine, GenerationRequest
 
 logger = logging.getLogger("bench_adapters")
 MODEL = "qwen2.5-coder-0.5b"
@@ -67,18 +66,6 @@ def write_random_adapter(directory: Path, base_gguf: Path, *, seed: int) -> Path
     return directory
 
 
-def requests_for(max_tokens: int) -> list[GenerationRequest]:
-    template = get_template("qwen-chat")
-    sampling = SamplingParams(max_tokens=max_tokens, temperature=0.0, stop=list(template.default_stop))
-    return [
-        GenerationRequest(
-            messages=template.render(PromptInput(question=q, schema_text=SCHEMA, dialect="sqlite")).messages,
-            sampling=sampling,
-        )
-        for q in QUESTIONS
-    ]
-
-
 async def timed(awaitable) -> float:
     started = time.perf_counter()
     await awaitable
@@ -93,7 +80,7 @@ async def timed_request(engine: Engine, request: GenerationRequest, prompt_token
 
 
 async def measure(name: str, engine: Engine, model_path: Path, work: Path, *, repeats: int, max_tokens: int) -> dict:
-    prompts = requests_for(max_tokens)
+    prompts = engine_requests(max_tokens)
     await engine.generate(prompts[0])  # warm-up
     cold, cached, switch, stay, prompt_tokens = [], [], [], [], []
     for repeat in range(repeats):
