@@ -60,6 +60,8 @@ VARIANTS = {
     # Three Spider-train question/SQL pairs most like the question (never dev or sql-eval: see spider_train_store).
     "examples3": {"examples": 3},
     "values": {"value_linking": True},
+    # Chinese questions only: a Chinese note that the schema is English (English questions are unchanged).
+    "zh-hint": {"language_hint": True},
     # Not a request switch: the same model asked through /v1/chat/completions with a plain prompt (plain_prompt.py).
     "plain": {},
 }
@@ -330,7 +332,7 @@ def save(result: dict, path: Path) -> None:
         update_benchmarks_section("accuracy", render_table(data))
 
 
-VARIANT_ORDER = ("plain", "default", "no-fix", "no-repair", "constrained", "n5", "fallback4", "examples3", "values")
+VARIANT_ORDER = ("plain", "default", "no-fix", "no-repair", "constrained", "n5", "fallback4", "examples3", "values", "zh-hint")
 
 
 def largest_runs(runs: list[dict]) -> list[dict]:
@@ -422,7 +424,8 @@ def _chinese_gap_table(runs: list[dict]) -> list[str]:
     english = {(r["model"], r["variant"]): r for r in runs if r["suite"] == "spider"}
     rows = []
     for zh in sorted((r for r in runs if r["suite"] == "spider-zh"), key=lambda r: (r["model"], r["variant"])):
-        en = english.get((zh["model"], zh["variant"]))
+        # A Chinese-only switch (zh-hint) leaves English questions as they are: they are judged in the default run.
+        en = english.get((zh["model"], zh["variant"])) or english.get((zh["model"], "default"))
         zh_verdicts, en_verdicts = _verdicts(zh), _verdicts(en) if en else {}
         common = sorted(set(zh_verdicts) & set(en_verdicts))
         if not common:

@@ -53,6 +53,11 @@ class SqlGenerateRequest(StrictModel):
         description="When n is 1 and the first answer fails its check or returns no rows, sample this many more and "
         "vote by result; 0 turns it off. Default: the app's pipeline.fallback_candidates.",
     )
+    language_hint: bool | None = Field(
+        default=None,
+        description="For a Chinese question, tell the model the schema's names and values are English; default: "
+        "the app's pipeline.language_hint.",
+    )
     constrained: bool | None = Field(
         default=None, description="Grammar-constrained decoding to the schema's identifiers; default: the model's."
     )

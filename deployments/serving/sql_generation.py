@@ -23,6 +23,7 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
         fix_identifiers=request.fix_identifiers,
         n=request.n,
         fallback_candidates=request.fallback_candidates,
+        language_hint=request.language_hint,
         constrained=request.constrained,
         max_tokens=request.max_tokens,
         temperature=request.temperature,

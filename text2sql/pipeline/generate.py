@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from text2sql.dialects import generation_dialect
 from text2sql.extraction import extract_sql
+from text2sql.language import is_chinese
 from text2sql.pipeline.answer import Attempt, SqlAnswer, Timings, Usage
 from text2sql.pipeline.budget import ByteBudget
 from text2sql.pipeline.candidate import CandidateOutcome, Dialects, check_candidate
@@ -55,6 +56,7 @@ class Plan:
     fallback_candidates: int = 0
     examples: list = field(default_factory=list)
     value_matches: list[str] = field(default_factory=list)
+    chinese_question: bool = False
 
 
 @dataclass
@@ -135,6 +137,9 @@ def plan_task(
         adapter=model.adapter,
         examples=context.examples,
         value_matches=context.value_matches,
+        chinese_question=(
+            task.language_hint if task.language_hint is not None else settings.language_hint
+        ) and is_chinese(task.question),
         fallback_candidates=(
             task.fallback_candidates if task.fallback_candidates is not None else settings.fallback_candidates
         ) if n == 1 else 0,
@@ -152,6 +157,7 @@ def render_prompt(task: SqlTask, plan: Plan, *, repair: RepairContext | None = N
             history=plan.history,
             examples=plan.examples,
             value_matches=plan.value_matches,
+            chinese_question=plan.chinese_question,
         )
     )
 

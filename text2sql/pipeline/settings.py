@@ -53,6 +53,11 @@ class PipelineSettings(StrictModel):
         description="When the greedy answer fails its check or returns no rows, sample this many candidates from the "
         "same prompt (cached: each costs only its decoding) and vote by result, before any repair round.",
     )
+    language_hint: bool = Field(
+        default=False,
+        description="For a question written in Chinese, tell the model (in Chinese) that the schema's names and values "
+        "are English and must be matched by meaning; English questions are unchanged.",
+    )
     repair_temperature: float = Field(
         default=0.3, ge=0, le=2,
         description="Temperature for repair rounds after a greedy first attempt, so a retry can differ.",

@@ -26,6 +26,12 @@ SYSTEM_PROMPT = (
     "the tables and columns in the given schema. Reply with the SQL query only, without explanation."
 )
 
+# After the schema, so the cached schema prefix is the same for Chinese and English questions.
+CHINESE_QUESTION_NOTE = (
+    "注意：问题是中文的，而数据库的表名、列名和值都是英文的。请按含义把问题中的词语对应到上面schema中的表和列，"
+    "只使用schema中的名称，字符串值按数据库中的英文写法书写。"
+)
+
 
 class QwenChatTemplate(PromptTemplate):
     template_id = "qwen-chat"
@@ -44,6 +50,8 @@ class QwenChatTemplate(PromptTemplate):
             current.append("Values in the database that the question mentions: " + "; ".join(prompt_input.value_matches))
         if prompt_input.evidence:
             current.append(f"Hint: {prompt_input.evidence.strip()}")
+        if prompt_input.chinese_question:
+            current.append(CHINESE_QUESTION_NOTE)
         current.append(f"Question: {prompt_input.question.strip()}")
         messages = [ChatMessage(role="system", content=SYSTEM_PROMPT.format(dialect=dialect))]
         if prompt_input.history:
