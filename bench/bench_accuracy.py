@@ -19,7 +19,10 @@ introspected live, and `execute: true`; the returned rows are compared with the 
   chinook          our own questions over the bundled Chinook database (bench/data/chinook_questions.jsonl)
 Variants: default (validation + repair), no-repair (validate: false), constrained (GBNF grammar), n5
 (five candidates, vote by result), no-fix (no deterministic identifier fixes before a re-prompt), plain (the
-baseline: the same model through /v1/chat/completions with a plain prompt and no pipeline, bench/plain_prompt.py). Matching follows sql-eval (text2sql/accuracy.py).
+baseline: the same model through /v1/chat/completions with a plain prompt and no pipeline, bench/plain_prompt.py),
+fallback4 (4 sampled candidates only when the greedy answer fails or is empty), examples3 (3 Spider-train pairs
+like the question), values (value linking), zh-hint (the Chinese-question note). The variants of one run take
+turns question by question, so their latencies compare. Matching follows text2sql/accuracy.py, by each suite's rule.
 
 Writes bench/results/accuracy.json (one entry per model x suite x variant, merged across runs),
 per-question details in bench/results/accuracy/, and the table in BENCHMARKS.md.
@@ -274,24 +277,40 @@ def ask(base_url: str, model: str, question: dict, variant: str, databases: dict
         return {"status": response.status_code, "error": response.text[:300]}, elapsed_ms
 
 
-def run_suite(base_url: str, model: str, suite: str, variant: str, questions: list[dict], gold: GoldCache) -> dict:
-    details, latencies, by_category = [], [], {}
+def run_variants(
+    base_url: str, model: str, suite: str, variants: list[str], questions: list[dict], gold: GoldCache
+) -> list[dict]:
+    """Every variant on every question, the variants taking turns question by question (their order rotates), so
+    that a noisy machine slows them alike and their latencies compare. One result per variant."""
+    details: dict[str, list[dict]] = {variant: [] for variant in variants}
     for index, question in enumerate(questions):
-        body, elapsed_ms = ask(base_url, model, question, variant, gold.databases)
-        by_rule = score(question, body, gold) if body.get("status") == 200 else dict.fromkeys(RULES, False)
-        correct = by_rule[suite_rule(suite)]
-        latencies.append(elapsed_ms)
-        tally = by_category.setdefault(question["category"], [0, 0])
-        tally[0] += int(correct)
-        tally[1] += 1
-        details.append({
-            "id": question["id"], "correct": correct, "by_rule": by_rule, "sql": body.get("sql"), "status": body.get("status"),
-            "error": body.get("error"), "attempts": len(body.get("attempts") or []), "latency_ms": round(elapsed_ms),
-        })
+        shift = index % len(variants)
+        for variant in variants[shift:] + variants[:shift]:
+            details[variant].append(ask_and_score(base_url, model, suite, variant, question, gold))
         if (index + 1) % 25 == 0:
-            done = sum(d["correct"] for d in details)
-            logger.info("%s %s %s: %d/%d, %.1f%% so far", model, suite, variant, index + 1, len(questions), 100 * done / (index + 1))
+            so_far = ", ".join(f"{v} {sum(d['correct'] for d in details[v])}" for v in variants)
+            logger.info("%s %s: %d/%d questions; right so far: %s", model, suite, index + 1, len(questions), so_far)
+    return [suite_result(model, suite, variant, questions, details[variant]) for variant in variants]
+
+
+def ask_and_score(base_url: str, model: str, suite: str, variant: str, question: dict, gold: GoldCache) -> dict:
+    body, elapsed_ms = ask(base_url, model, question, variant, gold.databases)
+    by_rule = score(question, body, gold) if body.get("status") == 200 else dict.fromkeys(RULES, False)
+    return {
+        "id": question["id"], "category": question["category"], "correct": by_rule[suite_rule(suite)], "by_rule": by_rule,
+        "sql": body.get("sql"), "status": body.get("status"), "error": body.get("error"),
+        "attempts": len(body.get("attempts") or []), "latency_ms": round(elapsed_ms),
+    }
+
+
+def suite_result(model: str, suite: str, variant: str, questions: list[dict], details: list[dict]) -> dict:
     correct = sum(d["correct"] for d in details)
+    latencies = [d["latency_ms"] for d in details]
+    by_category: dict[str, list[int]] = {}
+    for detail in details:
+        tally = by_category.setdefault(detail["category"], [0, 0])
+        tally[0] += int(detail["correct"])
+        tally[1] += 1
     # The question count is in the name: a sampled run must not overwrite the full run's details.
     details_file = detail_path({"model": model, "suite": suite, "variant": variant, "questions": len(questions)})
     details_file.parent.mkdir(parents=True, exist_ok=True)
@@ -507,8 +526,7 @@ def main() -> int:
             questions = suite_questions(suite, **data_dirs)
             if args.limit and args.limit < len(questions):
                 questions = sample_in_suite_order(questions, args.limit)
-            for variant in args.variants:
-                result = run_suite(base_url, model, suite, variant, questions, gold)
+            for result in run_variants(base_url, model, suite, list(args.variants), questions, gold):
                 logger.info("DONE %s", json.dumps({k: result[k] for k in ("model", "suite", "variant", "accuracy", "median_latency_ms")}))
                 save(result, args.output)
 
