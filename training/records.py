@@ -1,0 +1,174 @@
+"""Training records: one JSON line each, checked line by line before any training starts.
+
+A line is `{"question", "schema" | "database", "sql", "evidence"?, "history"?, "dialect"?}`, the fields of
+`POST /v1/sql/generate` plus the gold `sql`. Loading checks every line the way serving would see it: a named
+database is introspected by the serving `SchemaResolver`, DDL is parsed by the same parser, and the gold SQL
+must pass the project's own validator against that schema. A bad line is never skipped: `DataError` lists
+each one as `path:line: what is wrong`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from deployments.databases import DatabaseConfig
+from deployments.errors import DatabaseUnavailable
+from deployments.schema_resolver import SchemaResolver
+from text2sql.dialects import DEFAULT_DIALECT, check_dialect
+from text2sql.prompts import HistoryTurn
+from text2sql.schema import DatabaseSchema
+from text2sql.schema.ddl import parse_ddl
+from text2sql.schema.errors import SchemaError
+from text2sql.strict import StrictModel
+from text2sql.validation import validate_sql
+
+# A file with thousands of bad lines has one cause; the first ones are enough to find it.
+MAX_LISTED_PROBLEMS = 20
+
+
+class TrainingRecord(StrictModel):
+    question: str = Field(description="The question in plain language.")
+    schema_: DatabaseSchema | str | None = Field(
+        default=None, alias="schema", description="DDL text or the structured schema; or give `database`."
+    )
+    database: str | None = Field(default=None, description="A configured database, introspected as serving does.")
+    sql: str = Field(description="The gold SQL, in `dialect`.")
+    evidence: str | None = Field(default=None, description="Hints: business rules, value meanings.")
+    history: list[HistoryTurn] = Field(
+        default_factory=list, description="Earlier turns of the conversation, oldest first; the question follows up."
+    )
+    dialect: str | None = Field(
+        default=None, description="Dialect of `sql` and the history (sqlglot id); default: the database's, else sqlite."
+    )
+
+    model_config = StrictModel.model_config | {"populate_by_name": True}
+
+    @field_validator("question", "sql")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("dialect")
+    @classmethod
+    def _dialect_known(cls, value: str | None) -> str | None:
+        return None if value is None else check_dialect(value)
+
+    @model_validator(mode="after")
+    def _one_schema_source(self) -> TrainingRecord:
+        if isinstance(self.schema_, str) and not self.schema_.strip():
+            raise ValueError("'schema' must not be blank")
+        if (self.schema_ is None) == (self.database is None):
+            raise ValueError("give exactly one of 'schema' or 'database'")
+        return self
+
+
+class DataError(ValueError):
+    """Training data that cannot be used; `problems` holds one `path:line: what is wrong` per bad line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        shown = problems[:MAX_LISTED_PROBLEMS]
+        more = len(problems) - len(shown)
+        super().__init__("\n".join(shown) + (f"\n... and {more} more bad lines" if more else ""))
+
+
+class _BadLine(ValueError):
+    """What is wrong with one line; the loader adds the path and the line number."""
+
+
+def load_records(path: str | Path, *, databases: dict[str, DatabaseConfig] | None = None) -> list[TrainingRecord]:
+    """Every record of the JSONL file at `path`, each checked; `DataError` when any line is bad."""
+    path = Path(path)
+    check = _GoldCheck(databases or {})
+    records: list[TrainingRecord] = []
+    problems: list[str] = []
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            try:
+                line = raw.decode("utf-8")
+                if not line.strip():
+                    continue
+                records.append(check(_parsed(line)))
+            except UnicodeDecodeError as e:
+                problems.append(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start})")
+            except _BadLine as e:
+                problems.append(f"{path}:{number}: {e}")
+    if problems:
+        raise DataError(problems)
+    if not records:
+        raise DataError([f"{path}: holds no training records"])
+    return records
+
+
+def data_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _parsed(line: str) -> TrainingRecord:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise _BadLine(f"not JSON: {e}") from None
+    try:
+        return TrainingRecord.model_validate(value)
+    except ValidationError as e:
+        raise _BadLine("; ".join(_field_error(error) for error in e.errors(include_url=False))) from None
+
+
+def _field_error(error: dict) -> str:
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else error["msg"]
+
+
+class _GoldCheck:
+    """A record's schema as serving sees it (each named database introspected once), and its gold SQL
+    validated against that schema in the record's dialect."""
+
+    def __init__(self, databases: dict[str, DatabaseConfig]) -> None:
+        self._databases = databases
+        self._resolver = SchemaResolver(databases)
+        # database name -> its schema, or why it cannot be read (asked once, not once per line)
+        self._introspected: dict[str, DatabaseSchema | str] = {}
+
+    def __call__(self, record: TrainingRecord) -> TrainingRecord:
+        schema, dialect = self._schema(record)
+        result = validate_sql(record.sql, dialect=dialect, schema=schema)
+        if not result.valid:
+            raise _BadLine("gold SQL fails validation: " + "; ".join(issue.message for issue in result.errors))
+        return record
+
+    def _schema(self, record: TrainingRecord) -> tuple[DatabaseSchema, str]:
+        if record.database is not None:
+            return self._database_schema(record.database), record.dialect or self._databases[record.database].dialect()
+        dialect = record.dialect or DEFAULT_DIALECT
+        if isinstance(record.schema_, DatabaseSchema):
+            return record.schema_, dialect
+        try:
+            # The parser and dialect serving uses, so the gold SQL is checked against the schema the prompt shows.
+            return parse_ddl(record.schema_ or "", dialect=record.dialect), dialect
+        except SchemaError as e:
+            raise _BadLine(f"schema is not DDL that parses: {e}") from None
+
+    def _database_schema(self, name: str) -> DatabaseSchema:
+        if name not in self._databases:
+            configured = ", ".join(sorted(self._databases)) or "none are configured"
+            raise _BadLine(f"unknown database {name!r}; configured databases: {configured}")
+        if name not in self._introspected:
+            try:
+                self._introspected[name] = self._resolver.schema(name)
+            except DatabaseUnavailable as e:
+                self._introspected[name] = e.message
+        schema = self._introspected[name]
+        if isinstance(schema, str):
+            raise _BadLine(schema)
+        return schema
