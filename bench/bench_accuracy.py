@@ -46,8 +46,7 @@ from bench.paths import DATA_DIR, RESULTS_DIR, add_dataset_flags, dataset_dir, d
 from bench.plain_prompt import ask_plain
 from bench.report import update_benchmarks_section
 from bench.serve_app import run_per_model, start_bench_app, stop_bench_app
-from text2sql.accuracy import execution_match, expand_gold_alternatives, gold_orders
-from text2sql.execution import ExecutionError, execute_read_only
+from text2sql.scoring import RULES, GoldResults, judge, rule_of_suite
 
 logger = logging.getLogger("bench_accuracy")
 MODELS = ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
@@ -194,38 +193,16 @@ def resolve_url(config: dict) -> str:
 # ---- scoring -------------------------------------------------------------------------------------
 
 
-class GoldCache:
-    """Gold results, executed once per (database, query) and shared by every model and variant."""
+class GoldCache(GoldResults):
+    """Gold results (text2sql.scoring) over the benchmark's databases, which `ask` also needs."""
 
     def __init__(self, databases: dict[str, dict]) -> None:
+        super().__init__(lambda name: resolve_url(databases[name]))
         self.databases = databases
-        self._cache: dict[tuple[str, str], list] = {}
-        self._lock = threading.Lock()
-
-    def results(self, question: dict) -> list:
-        key = (question["database"], question["gold"])
-        with self._lock:
-            if key in self._cache:
-                return self._cache[key]
-        url = resolve_url(self.databases[question["database"]])
-        results = []
-        for alternative in expand_gold_alternatives(question["gold"]):
-            try:
-                results.append(execute_read_only(url, alternative, max_rows=20000, timeout_s=60))
-            except ExecutionError as e:
-                logger.warning("gold query of %s does not run: %s", question["id"], e)
-        with self._lock:
-            self._cache[key] = results
-        return results
-
-
-# Each suite is judged by its own benchmark's rule, so figures compare with published ones: Spider's (any column
-# order, no extra columns), and sql-eval's (extra columns allowed) for sql-eval and the Chinook set built like it.
-RULES = ("spider", "sql-eval")
 
 
 def suite_rule(suite: str) -> str:
-    return "spider" if suite.startswith("spider") else "sql-eval"
+    return rule_of_suite(suite)
 
 
 def score(question: dict, body: dict, gold: GoldCache) -> dict[str, bool]:
@@ -236,20 +213,10 @@ def score(question: dict, body: dict, gold: GoldCache) -> dict[str, bool]:
 
 
 def score_result(question: dict, result, gold: GoldCache) -> dict[str, bool]:
-    gold_results = gold.results(question)
-    if not gold_results:
-        return dict.fromkeys(RULES, False)
-    try:
-        order = gold_orders(question["gold"], question["dialect"])
-    except ValueError:
-        order = False
-    return {
-        rule: execution_match(
-            gold_results, result, order_matters=order, ignore_duplicates=question["ignore_duplicates"],
-            allow_extra_columns=rule == "sql-eval",
-        )
-        for rule in RULES
-    }
+    return judge(
+        gold, database=question["database"], gold_sql=question["gold"], dialect=question["dialect"], result=result,
+        ignore_duplicates=question["ignore_duplicates"],
+    )
 
 
 # ---- running -------------------------------------------------------------------------------------

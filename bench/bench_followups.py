@@ -111,7 +111,8 @@ def run_conversations(base_url: str, model: str, items: list[dict], gold: GoldCa
             for mode in modes:
                 history = gold_history(conversation, index) if mode == "history" else []
                 body, elapsed_ms = ask(base_url, model, question, history)
-                correct = score(question, body, gold) if body.get("status") == 200 else False
+                # The conversations are over Chinook, judged like the Chinook set: by sql-eval's rule.
+                correct = score(question, body, gold)["sql-eval"] if body.get("status") == 200 else False
                 if history and body.get("status") == 422 and not warned:
                     warned = True
                     logger.warning("%s: the app rejects `history` (422): %s", model, error_text(body))
