@@ -61,6 +61,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             "examples": len(examples.train),
             "held_out": len(examples.held_out),
             "dropped": examples.dropped,
+            "base_in_4bit": bool(getattr(trainer.model, "is_loaded_in_4bit", False)),
             "loss_curve": [entry["loss"] for entry in trainer.state.log_history if "loss" in entry],
             **{k: v for k, v in output.metrics.items() if isinstance(v, (int, float))},
         }

@@ -89,6 +89,7 @@ def test_two_workers_train_and_the_loss_falls(ray_cluster, workspace):
     assert metadata["metrics"]["global_step"] == 20 and metadata["metrics"]["examples"] == len(PAIRS)
     assert metadata["prompt_template"] == "qwen-chat" and len(metadata["base_model_sha256"]) == 64
     assert metadata["gguf_lora"] is None  # an HF base: llama.cpp serves GGUF bases only
+    assert metadata["metrics"]["base_in_4bit"] is False
     peft_config = json.loads((adapter / "adapter_config.json").read_text())
     assert peft_config["base_model_name_or_path"] == str(workspace / "tiny-model") and peft_config["r"] == 8
 
@@ -111,3 +112,14 @@ def test_bad_data_stops_the_job_before_any_worker_with_the_line(workspace, caplo
     assert main(["--config", str(config)]) == 2
     assert f"{bad}:1:" in caplog.text and "nam" in caplog.text
     assert not (workspace / "runs" / "tiny-bad").exists()  # no run was started
+
+
+def test_qlora_trains_a_4bit_base_on_the_cpu(ray_cluster, workspace):
+    config = write_config(
+        workspace, "tiny-qlora", load_in_4bit=True, scaling={"num_workers": 1}, optim={"max_steps": 12},
+    )
+    assert main(["--config", str(config)]) == 0
+    metadata = json.loads((workspace / "adapters" / "tiny-qlora" / "text2sql-adapter.json").read_text())
+    curve = metadata["metrics"]["loss_curve"]
+    assert metadata["training_config"]["load_in_4bit"] is True and metadata["metrics"]["base_in_4bit"] is True
+    assert curve[-1] < curve[0], curve
