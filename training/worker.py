@@ -85,7 +85,7 @@ def build_trainer(config: TrainingConfig, examples: Any, work: Path, *, callback
     from training.model import load_for_training, lora_config, sft_arguments
 
     model, tokenizer = load_for_training(config)
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model,
         args=sft_arguments(config, output_dir=work / "trainer", has_eval=bool(examples.held_out)),
         train_dataset=Dataset.from_list(examples.train),
@@ -94,6 +94,16 @@ def build_trainer(config: TrainingConfig, examples: Any, work: Path, *, callback
         peft_config=lora_config(config),
         callbacks=callbacks,
     )
+    # trl drops an example whose SQL lies wholly beyond max_length (nothing left to learn); say so, and stop
+    # when nothing is left rather than fail deep inside the sampler.
+    kept = len(trainer.train_dataset)
+    if kept < len(examples.train):
+        message = (f"{len(examples.train) - kept} of {len(examples.train)} examples are longer than "
+                   f"optim.max_length={config.optim.max_length} tokens before their SQL starts")
+        if kept == 0:
+            raise ValueError(message + ": nothing is left to train on; raise optim.max_length")
+        logger.warning("%s: left out", message)
+    return trainer
 
 
 def _report_final(metrics: dict[str, Any], *, adapter_dir: Path | None, rank: int) -> None:
