@@ -68,6 +68,11 @@ class DataSettings(StrictModel):
     databases: dict[str, DatabaseConfig] = Field(
         default_factory=dict, description="Databases that records name, configured as in the app."
     )
+    databases_dir: Path | None = Field(
+        default=None,
+        description="SQLite files by name (<name>/<name>.sqlite, Spider's layout, or <name>.sqlite) for records whose "
+        "schema names its database: the held-out evaluation runs the SQL there.",
+    )
 
 
 class EvaluationSettings(StrictModel):

@@ -248,11 +248,12 @@ def evaluate_held_out(config: Any, adapter: Path) -> dict[str, Any]:
     _, held_out = split_records(config)
     held_out = held_out[: config.evaluation.limit] if config.evaluation.limit else held_out
     urls = {name: db.resolve_url() for name, db in config.data.databases.items()}
-    questions = [_question_of_record(index, record, urls) for index, record in enumerate(held_out)]
+    questions = [_question_of_record(index, record, urls, config.data.databases_dir) for index, record in enumerate(held_out)]
     questions = [q for q in questions if q is not None]
     if not questions:
-        logger.warning("no held-out question names a configured database: nothing to evaluate")
+        logger.warning("no held-out question has a database to run on (data.databases, data.databases_dir): nothing to evaluate")
         return {}
+    urls |= {q.database: q.url for q in questions}
     results = {}
     for label, with_adapter in (("base", None), ("adapter", adapter)):
         asker = InProcessAsker(config.base_model, adapter=with_adapter, urls=urls, max_tokens=config.evaluation.max_tokens)
@@ -263,14 +264,17 @@ def evaluate_held_out(config: Any, adapter: Path) -> dict[str, Any]:
     return results
 
 
-def _question_of_record(index: int, record: Any, urls: dict[str, str]) -> EvalQuestion | None:
-    if record.database is None or record.database not in urls:
+def _question_of_record(index: int, record: Any, urls: dict[str, str], databases_dir: Path | None) -> EvalQuestion | None:
+    """Asked on its database by name, so the pipeline introspects it as serving does; None when it has none."""
+    name = record.database or getattr(record.schema_, "name", None)
+    url = urls.get(name) if record.database else (_sqlite_url(databases_dir, name) if databases_dir and name else None)
+    if url is None:
         return None
-    body = {"question": record.question, "database": record.database, "evidence": record.evidence,
+    body = {"question": record.question, "database": name, "evidence": record.evidence,
             "history": [h.model_dump() for h in record.history]}
     return EvalQuestion(
-        id=f"held-out-{index}", question=record.question, gold_sql=record.sql, database=record.database,
-        url=urls[record.database], request={k: v for k, v in body.items() if v}, dialect=record.dialect or "sqlite",
+        id=f"held-out-{index}", question=record.question, gold_sql=record.sql, database=name,
+        url=url, request={k: v for k, v in body.items() if v}, dialect=record.dialect or "sqlite",
     )
 
 
