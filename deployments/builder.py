@@ -53,7 +53,8 @@ def build_app_with_engines(args: dict[str, Any] | AppConfig, *, engines: dict[st
     """`build_app`, where a test may hand some model servers their own engine instead of loading weights."""
     config = parse_app_config(args)
     catalog = serve.deployment(AdapterCatalogServer, **AdapterCatalogServer.get_deployment_options()).bind(
-        config.base_templates, config.adapters
+        config.base_templates, config.adapters, watch_dir=config.adapter_watch_dir,
+        watch_interval_s=config.adapter_watch_interval_s,
     )
     model_apps = {
         model.name: serve.deployment(ModelServer, **ModelServer.get_deployment_options(model)).bind(

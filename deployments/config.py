@@ -171,6 +171,12 @@ class AppConfig(StrictModel):
         description="LoRA adapters served from the start, each as `<base>:<name>` and as `<name>`; more can be "
         "registered at run time with POST /v1/adapters (admin).",
     )
+    adapter_watch_dir: str | None = Field(
+        default=None,
+        description="A directory whose adapter subdirectories (training jobs' output: peft files and "
+        "text2sql-adapter.json naming `served_base`) are served as they appear and dropped as they go.",
+    )
+    adapter_watch_interval_s: float = Field(default=10.0, gt=0, le=3600, description="How often it is scanned.")
     databases: dict[str, DatabaseConfig] = Field(
         default_factory=dict, description="Named databases users can ask about (`database` in a request)."
     )

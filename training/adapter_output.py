@@ -45,6 +45,7 @@ def write_adapter(
         "name": config.name,
         "base_model": config.base_model,
         "base_model_sha256": base.sha256,
+        "served_base": config.served_base,
         "prompt_template": config.prompt_template,
         "data_sha256": {"train": data_sha256(config.data.train), **({"eval": data_sha256(config.data.eval)} if config.data.eval else {})},
         "training_config": config.model_dump(mode="json"),

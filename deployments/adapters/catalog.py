@@ -59,7 +59,7 @@ class RegisteredAdapter(StrictModel):
     prompt_template: str
     model_id: str = Field(description="`<base>:<name>`: the served name and the multiplexed model id.")
     revision: str = Field(description="New on every registration; replicas reload when it changes.")
-    origin: Literal["config", "api"]
+    origin: Literal["config", "api", "watch"]
     created: int
 
 
@@ -72,7 +72,7 @@ class AdapterCatalog:
         for spec in specs:
             self.register(spec, origin="config")
 
-    def register(self, spec: AdapterSpec, *, origin: Literal["config", "api"] = "api") -> RegisteredAdapter:
+    def register(self, spec: AdapterSpec, *, origin: Literal["config", "api", "watch"] = "api") -> RegisteredAdapter:
         base_template = self._base_templates.get(spec.base)
         if base_template is None:
             raise ModelNotFound(

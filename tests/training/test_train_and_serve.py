@@ -8,6 +8,9 @@ LoRA on the top blocks only, so the job takes about a minute on 2 cores."""
 from __future__ import annotations
 
 import json
+import shutil
+import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -34,10 +37,17 @@ HELD_OUT = "Which names start with A?"
 
 
 @pytest.fixture(scope="module")
-def app_url(ray_serve, embedded_model_path) -> str:
+def watch_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("watched")
+
+
+@pytest.fixture(scope="module")
+def app_url(ray_serve, embedded_model_path, watch_dir) -> str:
     small = {"max_tokens_limit": 64, "generation": {"max_tokens": 24}, "ray_actor_options": {"num_cpus": 0.25}}
     args = {
         "ingress": {"num_cpus": 0},
+        "adapter_watch_dir": str(watch_dir),
+        "adapter_watch_interval_s": 1,
         "models": [
             {"name": LLAMA, "source": str(embedded_model_path), "engine": {"n_ctx": 1024, "n_threads": 1}, **small},
             {"name": HF, "backend": "transformers", "source": str(embedded_model_path),
@@ -52,7 +62,18 @@ def ask(app_url: str, model: str) -> requests.Response:
     return requests.post(f"{app_url}/v1/sql/generate", json=body, timeout=300)
 
 
-def test_a_trained_adapter_is_registered_and_served_on_both_engines(app_url, embedded_model_path, tmp_path):
+def listed(app_url: str) -> set[str]:
+    return {card["id"] for card in requests.get(f"{app_url}/v1/models", timeout=30).json()["data"]}
+
+
+def wait_for(condition, *, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(1)
+
+
+def test_a_trained_adapter_is_registered_and_served_on_both_engines(app_url, embedded_model_path, tmp_path, watch_dir):
     data = tmp_path / "marker.jsonl"
     data.write_text("".join(json.dumps({"question": q, "schema": DDL, "sql": MARKER}) + "\n" for q in TRAIN_QUESTIONS))
     blocks = 24  # Qwen2.5-0.5B
@@ -87,9 +108,16 @@ def test_a_trained_adapter_is_registered_and_served_on_both_engines(app_url, emb
         assert answer.status_code == 200, answer.text
         assert MARKER in answer.json()["sql"], f"{adapted} did not answer as trained: {answer.json()}"
         assert MARKER not in ask(app_url, base).json()["sql"]
-    listed = {card["id"] for card in requests.get(f"{app_url}/v1/models", timeout=30).json()["data"]}
-    assert {f"{LLAMA}:marker", f"{HF}:marker-hf"} <= listed
+    assert {f"{LLAMA}:marker", f"{HF}:marker-hf"} <= listed(app_url)
 
     # Removing it unloads it everywhere: the name is unknown again.
     assert requests.delete(f"{app_url}/v1/adapters/marker", timeout=60).status_code in (200, 204)
     assert ask(app_url, f"{LLAMA}:marker").status_code == 404
+
+    # The other way in: the job's output dropped into the watched directory is served, and taken away with it.
+    dropped = watch_dir / "marker-copy"
+    shutil.copytree(adapter, dropped)
+    wait_for(lambda: f"{LLAMA}:marker" in listed(app_url))
+    assert MARKER in ask(app_url, f"{LLAMA}:marker").json()["sql"]
+    shutil.rmtree(dropped)
+    wait_for(lambda: f"{LLAMA}:marker" not in listed(app_url))
