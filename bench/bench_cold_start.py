@@ -23,8 +23,7 @@ import yaml
 
 from bench.paths import REPO_ROOT, RESULTS_DIR
 from bench.report import update_benchmarks_section
-from bench.serve_app import wait_until_healthy
-from deployments.builder import build_app
+from bench.serve_app import start_app, stop_bench_app
 
 logger = logging.getLogger("bench_cold_start")
 QUESTIONS = ("How many artists are there?", "How many tracks are longer than five minutes?")
@@ -37,18 +36,11 @@ def shipped_args() -> dict:
 
 
 def one_start(warm_up_databases: int, port: int) -> dict:
-    import ray
-    from ray import serve
-
     args = copy.deepcopy(shipped_args())
     args.setdefault("ingress", {})["warm_up_databases"] = warm_up_databases
     started = time.perf_counter()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
-        serve.run(build_app(args), name="cold", route_prefix="/", blocking=False)
-        base_url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(base_url, timeout_s=None)
+        base_url = start_app(args, port=port, name="cold")
         ready_s = time.perf_counter() - started
         latencies = []
         for question in QUESTIONS:
@@ -59,8 +51,7 @@ def one_start(warm_up_databases: int, port: int) -> dict:
             latencies.append(time.perf_counter() - asked)
         return {"ready_s": ready_s, "first_s": latencies[0], "second_s": latencies[1]}
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        stop_bench_app()
 
 
 def render(result: dict) -> str:

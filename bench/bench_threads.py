@@ -31,8 +31,7 @@ from bench.bench_accuracy import chinook_questions
 from bench.bench_cold_start import shipped_args
 from bench.paths import RESULTS_DIR
 from bench.report import update_benchmarks_section
-from bench.serve_app import stop_bench_app, wait_until_healthy
-from deployments.builder import build_app
+from bench.serve_app import start_app, stop_bench_app
 
 logger = logging.getLogger("bench_threads")
 THREADS = (1, 2)
@@ -107,17 +106,10 @@ def summary(seconds: dict[int, list[float]]) -> dict:
 
 
 def run(questions: int, port: int) -> dict:
-    import ray
-    from ray import serve
-
     args, models = both_settings_args()
     asked = [q["question"] for q in chinook_questions()[: questions + 1]]
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
-        serve.run(build_app(args), name="threads", route_prefix="/", blocking=False)
-        base_url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(base_url, timeout_s=None)
+        base_url = start_app(args, port=port, name="threads")
         for model in models:
             for threads in THREADS:
                 ask(base_url, setting_name(model, threads), asked[0])  # warm-up: the schema prefix

@@ -63,16 +63,22 @@ def start_bench_app(
     models: list[str], databases: dict[str, dict], *, port: int, name: str, threads: int = 1, seed: int | None = None,
     example_store: Path | None = None,
 ) -> str:
-    """Start Ray and the app, wait until /health says every model is up, and return its base URL."""
+    """Start Ray and the accuracy benchmarks' app; its base URL once /health says every model is up."""
+    args = bench_app_args(models, databases, threads=threads, seed=seed, example_store=example_store)
+    return start_app(args, port=port, name=name)
+
+
+def start_app(args: dict, *, port: int, name: str) -> str:
+    """A Ray of its own on two CPUs, Serve on `port`, the app of `args`; its base URL once /health is 200.
+    Stop it with `stop_bench_app`."""
     import ray
     from ray import serve
 
     # address="local": never attach to (and later shut down) another benchmark's Ray instance.
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    base_url = f"http://127.0.0.1:{port}"
-    args = bench_app_args(models, databases, threads=threads, seed=seed, example_store=example_store)
     serve.run(build_app(args), name=name, route_prefix="/", blocking=False)
+    base_url = f"http://127.0.0.1:{port}"
     wait_until_healthy(base_url, timeout_s=None)
     return base_url
 
