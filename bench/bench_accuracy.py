@@ -66,8 +66,20 @@ VARIANTS = {
     "zh-hint": {"language_hint": True},
     # Not a request switch: the same model asked through /v1/chat/completions with a plain prompt (plain_prompt.py).
     "plain": {},
+    # The trained adapter given with --adapter, asked as <base>:<name> (set in adapter_under_test).
+    "adapter": {},
 }
 _results_lock = threading.Lock()
+
+
+def adapter_under_test(directory: Path, models: list[str]) -> list[dict]:
+    """The app's `adapters` entry for a trained adapter, and the `adapter` variant pointed at it."""
+    metadata = json.loads((directory / "text2sql-adapter.json").read_text())
+    base = metadata["served_base"]
+    if models != [base]:
+        raise SystemExit(f"{directory} adapts {base}: run it with --models {base}")
+    VARIANTS["adapter"] = {"model": f"{base}:{metadata['name']}"}
+    return [{"name": metadata["name"], "base": base, "path": str(directory.resolve())}]
 
 
 # ---- questions -----------------------------------------------------------------------------------
@@ -318,7 +330,9 @@ def save(result: dict, path: Path) -> None:
         update_benchmarks_section("accuracy", render_table(data))
 
 
-VARIANT_ORDER = ("plain", "default", "no-fix", "no-repair", "constrained", "n5", "fallback4", "examples3", "values", "zh-hint")
+VARIANT_ORDER = (
+    "plain", "default", "no-fix", "no-repair", "constrained", "n5", "fallback4", "examples3", "values", "zh-hint", "adapter",
+)
 
 
 def largest_runs(runs: list[dict]) -> list[dict]:
@@ -471,6 +485,11 @@ def main() -> int:
         "--seed", type=int, default=None,
         help="the models' sampling seed, so that repair rounds and votes repeat exactly (compare runs with bench.compare_sql)",
     )
+    parser.add_argument(
+        "--adapter", type=Path,
+        help="a trained adapter directory (training/): served on its served_base, which must be the one --models; "
+        "add the variant `adapter` to ask it, beside `default` on the base, question by question",
+    )
     add_dataset_flags(parser, "spider", "sql-eval")
     args = parser.parse_args()
     data_dirs = {
@@ -482,9 +501,12 @@ def main() -> int:
 
     databases = database_config(args.suites, **data_dirs)
     example_store = spider_train_store(data_dirs["spider_dir"]) if "examples3" in args.variants else None
+    adapters = adapter_under_test(args.adapter, args.models) if args.adapter else None
+    if "adapter" in args.variants and not adapters:
+        parser.error("the variant `adapter` needs --adapter")
     base_url = start_bench_app(
         args.models, databases, port=args.port, name="accuracy", threads=args.threads, seed=args.seed,
-        example_store=example_store,
+        example_store=example_store, adapters=adapters,
     )
     gold = GoldCache(databases)
 

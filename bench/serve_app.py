@@ -23,7 +23,7 @@ GENERATION_TIMEOUT_S = 300
 
 def bench_app_args(
     models: list[str], databases: dict[str, dict], *, threads: int, seed: int | None = None,
-    example_store: Path | None = None,
+    example_store: Path | None = None, adapters: list[dict] | None = None,
 ) -> dict:
     """Every benchmark asks the same app: a long context for big schemas, one request at a time per model.
     `example_store` is there for the variants that ask for examples; by default none are shown."""
@@ -39,6 +39,8 @@ def bench_app_args(
         # first question of each anyway.
         "ingress": {"request_timeout_s": REQUEST_TIMEOUT_S, "warm_up_databases": 0},
         "models": [model_args(model, threads=threads, seed=seed) for model in models],
+        # LoRA adapters ({name, base, path}), served as <base>:<name> on their base model's replica.
+        "adapters": adapters or [],
     }
 
 
@@ -61,10 +63,12 @@ def model_args(model: str, *, threads: int, seed: int | None) -> dict:
 
 def start_bench_app(
     models: list[str], databases: dict[str, dict], *, port: int, name: str, threads: int = 1, seed: int | None = None,
-    example_store: Path | None = None,
+    example_store: Path | None = None, adapters: list[dict] | None = None,
 ) -> str:
     """Start Ray and the accuracy benchmarks' app; its base URL once /health says every model is up."""
-    args = bench_app_args(models, databases, threads=threads, seed=seed, example_store=example_store)
+    args = bench_app_args(
+        models, databases, threads=threads, seed=seed, example_store=example_store, adapters=adapters
+    )
     return start_app(args, port=port, name=name)
 
 

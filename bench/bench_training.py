@@ -1,0 +1,119 @@
+"""The fine-tuning report: what a training run cost, and what its adapter does against its base model.
+
+    # 1. train (training/configs/*.yaml), 2. measure base and adapter over the same questions, taking turns:
+    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_accuracy --models qwen2.5-coder-0.5b \\
+        --adapter adapters/spider-qwen0.5b --variants default adapter --suites spider chinook sqleval-sqlite --threads 2
+    # 3. this report:
+    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_training --adapter adapters/spider-qwen0.5b
+
+Reads the adapter's `text2sql-adapter.json` (written by the job: config, metrics, data sha256) and the accuracy
+runs of its base (`default`) and of the adapter (`adapter`) in bench/results/accuracy.json. Writes
+bench/results/training.json and the `training` section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench.paths import RESULTS_DIR
+from bench.report import update_benchmarks_section
+
+
+def run_summary(adapter: Path) -> dict:
+    metadata = json.loads((adapter / "text2sql-adapter.json").read_text())
+    metrics, config = metadata["metrics"], metadata["training_config"]
+    runtime = metrics.get("train_runtime")
+    tokens = metrics.get("num_input_tokens_seen")
+    return {
+        "name": metadata["name"],
+        "base_model": metadata["base_model"],
+        "served_base": metadata.get("served_base"),
+        "examples": metrics.get("examples"),
+        "held_out": metrics.get("held_out"),
+        "steps": metrics.get("global_step"),
+        "lora": config["lora"],
+        "load_in_4bit": config["load_in_4bit"],
+        "workers": config["scaling"]["num_workers"],
+        "train_runtime_s": runtime,
+        "tokens": tokens,
+        "tokens_per_s": tokens / runtime if tokens and runtime else None,
+        "peak_memory_mb": metrics.get("peak_memory_mb"),
+        "final_loss": (metrics.get("loss_curve") or [None])[-1],
+        "adapter_mb": (adapter / "adapter_model.safetensors").stat().st_size / 1e6,
+        "gguf_lora_mb": (adapter / "adapter.gguf").stat().st_size / 1e6 if (adapter / "adapter.gguf").is_file() else None,
+        "held_out_evaluation": metadata.get("held_out_evaluation"),
+        "data_sha256": metadata["data_sha256"],
+    }
+
+
+def accuracy_pairs(summary: dict, accuracy_file: Path) -> list[dict]:
+    """Per suite: the base model's `default` run and the adapter's run over the same questions."""
+    runs = json.loads(accuracy_file.read_text())["runs"] if accuracy_file.exists() else []
+    base = summary["served_base"]
+    pairs = []
+    for adapted in (r for r in runs if r["model"] == base and r["variant"] == "adapter"):
+        plain = next(
+            (r for r in runs if (r["model"], r["suite"], r["questions"], r["variant"]) == (base, adapted["suite"], adapted["questions"], "default")),
+            None,
+        )
+        if plain is not None:
+            pairs.append({"suite": adapted["suite"], "questions": adapted["questions"], "rule": adapted.get("rule"),
+                          "base": plain, "adapter": adapted})
+    return sorted(pairs, key=lambda p: p["suite"])
+
+
+def _number(value, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def render(summary: dict, pairs: list[dict]) -> str:
+    lora = summary["lora"]
+    lines = [
+        f"Adapter `{summary['name']}` on `{summary['base_model']}` (served as `{summary['served_base']}:{summary['name']}`): "
+        f"LoRA r={lora['r']}, alpha={lora['alpha']} on {', '.join(lora['target_modules'])}"
+        f"{' (QLoRA, 4-bit base)' if summary['load_in_4bit'] else ''}, {summary['workers']} worker(s).",
+        "",
+        "| examples | steps | wall time | tokens | tokens/s | peak memory | final loss | adapter | GGUF LoRA |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {summary['examples']} | {summary['steps']} | {_number(summary['train_runtime_s'], '.0f')} s | "
+        f"{summary['tokens']} | {_number(summary['tokens_per_s'], '.0f')} | {_number(summary['peak_memory_mb'], '.0f')} MB | "
+        f"{_number(summary['final_loss'], '.3f')} | {summary['adapter_mb']:.1f} MB | {_number(summary['gguf_lora_mb'], '.1f')} MB |",
+    ]
+    if pairs:
+        lines += [
+            "", "Base against adapter, the same questions asked of both in turn (each suite by its own rule):", "",
+            "| suite (questions) | base | adapter | change (points) | median latency base / adapter |",
+            "|---|---|---|---|---|",
+        ]
+        for pair in pairs:
+            base, adapted = pair["base"], pair["adapter"]
+            lines.append(
+                f"| {pair['suite']} ({pair['questions']}) | {100 * base['accuracy']:.1f}% | {100 * adapted['accuracy']:.1f}% | "
+                f"{100 * (adapted['accuracy'] - base['accuracy']):+.1f} | {base['median_latency_ms'] / 1000:.2f} s / "
+                f"{adapted['median_latency_ms'] / 1000:.2f} s |"
+            )
+    else:
+        lines += ["", "No accuracy runs of the adapter yet (bench_accuracy --adapter ... --variants default adapter)."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--adapter", type=Path, required=True, help="the adapter directory a training job wrote")
+    parser.add_argument("--accuracy", type=Path, default=RESULTS_DIR / "accuracy.json")
+    args = parser.parse_args(argv)
+    summary = run_summary(args.adapter)
+    pairs = accuracy_pairs(summary, args.accuracy)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    result = {"run": summary, "accuracy": [{k: p[k] for k in ("suite", "questions", "rule")} |
+                                            {"base": p["base"]["accuracy"], "adapter": p["adapter"]["accuracy"]} for p in pairs]}
+    (RESULTS_DIR / "training.json").write_text(json.dumps(result, indent=2) + "\n")
+    update_benchmarks_section("training", render(summary, pairs))
+    print(render(summary, pairs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
