@@ -79,30 +79,27 @@ def write_config(workspace: Path, name: str, **changes) -> Path:
     return path
 
 
-def test_two_workers_train_and_the_loss_falls(ray_cluster, workspace):
-    assert main(["--config", str(write_config(workspace, "tiny-sql"))]) == 0
-    adapter = workspace / "adapters" / "tiny-sql"
-    assert (adapter / "adapter_model.safetensors").is_file() and (adapter / "adapter_config.json").is_file()
-    metadata = json.loads((adapter / "text2sql-adapter.json").read_text())
-    curve = metadata["metrics"]["loss_curve"]
-    assert len(curve) == 4 and curve[-1] < curve[0] * 0.7, curve
-    assert metadata["metrics"]["global_step"] == 20 and metadata["metrics"]["examples"] == len(PAIRS)
-    assert metadata["prompt_template"] == "qwen-chat" and len(metadata["base_model_sha256"]) == 64
-    assert metadata["gguf_lora"] is None  # an HF base: llama.cpp serves GGUF bases only
-    assert metadata["metrics"]["base_in_4bit"] is False
-    peft_config = json.loads((adapter / "adapter_config.json").read_text())
-    assert peft_config["base_model_name_or_path"] == str(workspace / "tiny-model") and peft_config["r"] == 8
-
-
-def test_a_resumed_run_continues_from_its_checkpoint(ray_cluster, workspace):
-    first = write_config(workspace, "tiny-resume", optim={"max_steps": 10})
+def test_two_workers_train_resume_and_the_loss_falls(ray_cluster, workspace):
+    """One run in two legs (CI time): 10 steps, then --resume to 20, on two gloo workers."""
+    first = write_config(workspace, "tiny-sql", optim={"max_steps": 10})
     assert main(["--config", str(first)]) == 0
     # The same name again without --resume is refused rather than overwritten.
     assert main(["--config", str(first)]) == 2
-    longer = write_config(workspace, "tiny-resume", optim={"max_steps": 20})
+    longer = write_config(workspace, "tiny-sql", optim={"max_steps": 20})
     assert main(["--config", str(longer), "--resume"]) == 0
-    metrics = json.loads((workspace / "adapters" / "tiny-resume" / "text2sql-adapter.json").read_text())["metrics"]
+
+    adapter = workspace / "adapters" / "tiny-sql"
+    assert (adapter / "adapter_model.safetensors").is_file() and (adapter / "adapter_config.json").is_file()
+    metadata = json.loads((adapter / "text2sql-adapter.json").read_text())
+    metrics = metadata["metrics"]
     assert metrics["resumed_from_step"] == 10 and metrics["global_step"] == 20, metrics
+    curve = metrics["loss_curve"]  # logged every 5 steps; the Trainer's restored state keeps the first leg's
+    assert len(curve) == 4 and curve[-1] < curve[0] * 0.7, curve
+    assert metrics["examples"] == len(PAIRS) and metrics["base_in_4bit"] is False
+    assert metadata["prompt_template"] == "qwen-chat" and len(metadata["base_model_sha256"]) == 64
+    assert metadata["gguf_lora"] is None  # an HF base: llama.cpp serves GGUF bases only
+    peft_config = json.loads((adapter / "adapter_config.json").read_text())
+    assert peft_config["base_model_name_or_path"] == str(workspace / "tiny-model") and peft_config["r"] == 8
 
 
 def test_bad_data_stops_the_job_before_any_worker_with_the_line(workspace, caplog):
