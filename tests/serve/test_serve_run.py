@@ -43,7 +43,9 @@ def serve_run(tmp_path, embedded_model_path):
 def test_serve_run_answers_and_stops_cleanly(serve_run):
     process, base_url, log_path = serve_run
     try:
-        wait_until_healthy(base_url, timeout_s=240, process=process)
+        # Both models load and prefill Chinook's schema before /health turns 200; on a busy 2-core machine the
+        # 1.5B's prefill on one thread alone has taken minutes.
+        wait_until_healthy(base_url, timeout_s=600, process=process)
     except TimeoutError:
         pytest.fail(f"serve run never became healthy:\n{log_path.read_text()[-4000:]}")
     health = requests.get(f"{base_url}/health", timeout=10).json()
