@@ -11,9 +11,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from deployments.digests import file_sha256
 from deployments.model_source import parse_model_source, resolve_model_path
-
-_CHUNK = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,14 +35,6 @@ def resolve_base_model(source: str) -> BaseModel:
     if not (path / "config.json").is_file():
         raise ValueError(f"base_model {source!r} resolves to {path}, which is neither a .gguf file nor an HF model directory")
     return BaseModel(source=source, checkpoint=path, gguf=None, sha256=weights_sha256(path))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def weights_sha256(directory: Path) -> str:

@@ -9,13 +9,13 @@ each one as `path:line: what is wrong`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from deployments.databases import DatabaseConfig
+from deployments.digests import file_sha256
 from deployments.errors import DatabaseUnavailable
 from deployments.schema_resolver import SchemaResolver
 from text2sql.dialects import DEFAULT_DIALECT, check_dialect
@@ -107,11 +107,7 @@ def load_records(path: str | Path, *, databases: dict[str, DatabaseConfig] | Non
 
 
 def data_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as data:
-        for block in iter(lambda: data.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def _parsed(line: str) -> TrainingRecord:

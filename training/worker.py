@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import shutil
 import tempfile
 from pathlib import Path
@@ -62,6 +63,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             "held_out": len(examples.held_out),
             "dropped": examples.dropped,
             "base_in_4bit": bool(getattr(trainer.model, "is_loaded_in_4bit", False)),
+            # This worker's peak resident memory (Linux reports KiB); the model, optimizer state and activations.
+            "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "loss_curve": [entry["loss"] for entry in trainer.state.log_history if "loss" in entry],
             **{k: v for k, v in output.metrics.items() if isinstance(v, (int, float))},
         }

@@ -12,7 +12,6 @@ Everything heavy (torch, transformers) is imported inside the functions, so this
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
+from deployments.digests import file_sha256
 from text2sql.pipeline.engine import EngineError
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 TORCH_DTYPES: dict[str, str] = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 CONVERSION_MARKER = "text2sql-gguf-source.json"
-_HASH_CHUNK_BYTES = 8 * 1024 * 1024
 
 
 def is_gguf(path: Path) -> bool:
@@ -82,7 +81,7 @@ def converted_checkpoint(gguf: Path, settings: TransformersSettings, *, cache_di
     from deployments.embedded_models import model_cache_dir
 
     size = gguf.stat().st_size
-    digest = _sha256(gguf)
+    digest = file_sha256(gguf)
     dtype = _conversion_dtype(settings)
     root = (cache_dir or model_cache_dir()) / "transformers"
     target = root / f"{gguf.stem}-{digest[:16]}-{dtype}"
@@ -148,11 +147,3 @@ def _converted(target: Path, source: dict[str, Any]) -> bool:
         return json.loads(marker.read_text()) == source
     except (OSError, ValueError):
         return False
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(_HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()

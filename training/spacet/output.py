@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training.base_model import file_sha256
+from deployments.digests import file_sha256
 from training.records import data_sha256
 from training.spacet.config import SpaceTTrainingConfig
 from training.spacet.model_dir import MODEL_FILES, WEIGHTS
