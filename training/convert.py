@@ -28,7 +28,8 @@ from deployments.errors import DatabaseUnavailable
 from deployments.schema_resolver import SchemaResolver
 from text2sql.schema import DatabaseSchema
 from text2sql.validation import validate_sql
-from training.records import DataError, TrainingRecord
+from training.jsonl import DataError
+from training.records import TrainingRecord
 
 logger = logging.getLogger(__name__)
 

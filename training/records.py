@@ -9,10 +9,9 @@ each one as `path:line: what is wrong`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from deployments.databases import DatabaseConfig
 from deployments.digests import file_sha256
@@ -25,9 +24,7 @@ from text2sql.schema.ddl import parse_ddl
 from text2sql.schema.errors import SchemaError
 from text2sql.strict import StrictModel
 from text2sql.validation import validate_sql
-
-# A file with thousands of bad lines has one cause; the first ones are enough to find it.
-MAX_LISTED_PROBLEMS = 20
+from training.jsonl import BadLine, read_checked_lines
 
 
 class TrainingRecord(StrictModel):
@@ -68,62 +65,14 @@ class TrainingRecord(StrictModel):
         return self
 
 
-class DataError(ValueError):
-    """Training data that cannot be used; `problems` holds one `path:line: what is wrong` per bad line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        shown = problems[:MAX_LISTED_PROBLEMS]
-        more = len(problems) - len(shown)
-        super().__init__("\n".join(shown) + (f"\n... and {more} more bad lines" if more else ""))
-
-
-class _BadLine(ValueError):
-    """What is wrong with one line; the loader adds the path and the line number."""
-
-
 def load_records(path: str | Path, *, databases: dict[str, DatabaseConfig] | None = None) -> list[TrainingRecord]:
     """Every record of the JSONL file at `path`, each checked; `DataError` when any line is bad."""
-    path = Path(path)
     check = _GoldCheck(databases or {})
-    records: list[TrainingRecord] = []
-    problems: list[str] = []
-    with path.open("rb") as lines:
-        for number, raw in enumerate(lines, 1):
-            try:
-                line = raw.decode("utf-8")
-                if not line.strip():
-                    continue
-                records.append(check(_parsed(line)))
-            except UnicodeDecodeError as e:
-                problems.append(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start})")
-            except _BadLine as e:
-                problems.append(f"{path}:{number}: {e}")
-    if problems:
-        raise DataError(problems)
-    if not records:
-        raise DataError([f"{path}: holds no training records"])
-    return records
+    return read_checked_lines(path, TrainingRecord, lambda record, _where: check(record))
 
 
 def data_sha256(path: str | Path) -> str:
     return file_sha256(path)
-
-
-def _parsed(line: str) -> TrainingRecord:
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise _BadLine(f"not JSON: {e}") from None
-    try:
-        return TrainingRecord.model_validate(value)
-    except ValidationError as e:
-        raise _BadLine("; ".join(_field_error(error) for error in e.errors(include_url=False))) from None
-
-
-def _field_error(error: dict) -> str:
-    where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {error['msg']}" if where else error["msg"]
 
 
 class _GoldCheck:
@@ -140,7 +89,7 @@ class _GoldCheck:
         schema, dialect = self._schema(record)
         result = validate_sql(record.sql, dialect=dialect, schema=schema)
         if not result.valid:
-            raise _BadLine("gold SQL fails validation: " + "; ".join(issue.message for issue in result.errors))
+            raise BadLine("gold SQL fails validation: " + "; ".join(issue.message for issue in result.errors))
         return record
 
     def _schema(self, record: TrainingRecord) -> tuple[DatabaseSchema, str]:
@@ -153,12 +102,12 @@ class _GoldCheck:
             # The parser and dialect serving uses, so the gold SQL is checked against the schema the prompt shows.
             return parse_ddl(record.schema_ or "", dialect=record.dialect), dialect
         except SchemaError as e:
-            raise _BadLine(f"schema is not DDL that parses: {e}") from None
+            raise BadLine(f"schema is not DDL that parses: {e}") from None
 
     def _database_schema(self, name: str) -> DatabaseSchema:
         if name not in self._databases:
             configured = ", ".join(sorted(self._databases)) or "none are configured"
-            raise _BadLine(f"unknown database {name!r}; configured databases: {configured}")
+            raise BadLine(f"unknown database {name!r}; configured databases: {configured}")
         if name not in self._introspected:
             try:
                 self._introspected[name] = self._resolver.schema(name)
@@ -166,5 +115,5 @@ class _GoldCheck:
                 self._introspected[name] = e.message
         schema = self._introspected[name]
         if isinstance(schema, str):
-            raise _BadLine(schema)
+            raise BadLine(schema)
         return schema

@@ -17,6 +17,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from training.config import TrainingConfig, load_training_config
 
@@ -53,13 +54,19 @@ def delete_run(config: TrainingConfig) -> None:
 
 def fit(config: TrainingConfig):
     """Run the Ray Train job; its result (the final checkpoint holds the adapter)."""
+    from training.worker import train_loop_per_worker
+
+    return run_torch_trainer(train_loop_per_worker, config, keep_checkpoints=config.keep_checkpoints)
+
+
+def run_torch_trainer(train_loop: Any, config: Any, *, keep_checkpoints: int):
+    """A TorchTrainer of `train_loop` for a job config with `name`, `scaling` and `storage_path` (the LoRA job's
+    and SPACE-T's): each worker gets the config back as `{"config": ...}`. Its fit() result."""
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from training.worker import train_loop_per_worker
-
     trainer = TorchTrainer(
-        train_loop_per_worker,
+        train_loop,
         train_loop_config={"config": config.model_dump(mode="json")},
         scaling_config=ScalingConfig(
             num_workers=config.scaling.num_workers,
@@ -69,7 +76,7 @@ def fit(config: TrainingConfig):
         run_config=RunConfig(
             name=config.name,
             storage_path=storage_uri(config),
-            checkpoint_config=CheckpointConfig(num_to_keep=config.keep_checkpoints),
+            checkpoint_config=CheckpointConfig(num_to_keep=keep_checkpoints),
         ),
     )
     return trainer.fit()
@@ -128,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("nothing to resume in %s: starting the run", run_dir_uri(config))
 
     # Fail on bad data here, with the line numbers, before any worker starts.
-    from training.records import DataError, load_records
+    from training.jsonl import DataError
+    from training.records import load_records
 
     try:
         load_records(config.data.train, databases=config.data.databases)

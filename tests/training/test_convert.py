@@ -13,7 +13,8 @@ from deployments.databases import DatabaseConfig
 from deployments.schema_resolver import SchemaResolver
 from tests.training.conftest import build_shop
 from training.convert import ConvertError, convert_pairs, convert_spider, dropped_report, main
-from training.records import DataError, load_records
+from training.jsonl import DataError
+from training.records import load_records
 
 QUESTIONS = [
     {"db_id": "shop", "question": "How many customers are there?", "query": "SELECT count(*) FROM customers"},

@@ -11,7 +11,8 @@ import pytest
 import deployments.schema_resolver
 from deployments.databases import DatabaseConfig
 from text2sql.schema import DatabaseSchema
-from training.records import DataError, TrainingRecord, data_sha256, load_records
+from training.jsonl import DataError
+from training.records import TrainingRecord, data_sha256, load_records
 
 SHOP_DDL = "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, country TEXT);"
 

@@ -30,7 +30,7 @@ from text2sql.pipeline.inputs import SchemaContext  # noqa: E402
 from text2sql.schema.introspect import introspect  # noqa: E402
 from text2sql.table_qa import TableExportPolicy, render_sql  # noqa: E402
 from text2sql.validation import validate_sql  # noqa: E402
-from training.records import DataError  # noqa: E402
+from training.jsonl import DataError  # noqa: E402
 from training.spacet.config import SpaceTTrainingConfig  # noqa: E402
 from training.spacet.examples import load_examples  # noqa: E402
 from training.spacet.output import METADATA  # noqa: E402

@@ -24,7 +24,7 @@ from typing import Any
 from deployments.engines.modelscope_tables import SYNONYM_FILE, TABLE_FILE, write_table_files
 from text2sql.table_qa import QaTables
 from text2sql.table_qa.query import ASC, CONDITION_OPS
-from training.records import DataError
+from training.jsonl import DataError
 from training.spacet.config import SpaceTTrainingConfig
 from training.spacet.records import MAX_CONDITIONS, MAX_SELECTED, CheckedRecord, load_spacet_records
 from training.spacet.tables import TableSource

@@ -24,7 +24,6 @@ skipped: `DataError` (the LoRA job's) lists each one as `path:line: what is wron
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -36,7 +35,7 @@ from text2sql.prompts import HistoryTurn
 from text2sql.strict import StrictModel
 from text2sql.table_qa import NotATableQuery, QaTable, QaTables, StructuredQuery, query_from_sql
 from text2sql.table_qa.query import AGGREGATIONS, ASC, CONDITION_OPS
-from training.records import DataError
+from training.jsonl import BadLine, read_checked_lines
 from training.spacet.tables import TableSource, TablesUnavailable, inline_tables
 
 # modelscope's space_T_cn Constant: the multi-turn actions by index, and the head's fixed slots.
@@ -114,47 +113,9 @@ class CheckedRecord:
     action: int
 
 
-class _BadLine(ValueError):
-    """What is wrong with one line; the loader adds the path and the line number."""
-
-
 def load_spacet_records(path: str | Path, tables: TableSource) -> list[CheckedRecord]:
     """Every record of the JSONL file at `path`, each checked; `DataError` when any line is bad."""
-    path = Path(path)
-    records: list[CheckedRecord] = []
-    problems: list[str] = []
-    with path.open("rb") as lines:
-        for number, raw in enumerate(lines, 1):
-            try:
-                line = raw.decode("utf-8")
-                if not line.strip():
-                    continue
-                records.append(_checked(_parsed(line), tables, where=f"{path}:{number}"))
-            except UnicodeDecodeError as e:
-                problems.append(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start})")
-            except _BadLine as e:
-                problems.append(f"{path}:{number}: {e}")
-    if problems:
-        raise DataError(problems)
-    if not records:
-        raise DataError([f"{path}: holds no training records"])
-    return records
-
-
-def _parsed(line: str) -> SpaceTRecord:
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise _BadLine(f"not JSON: {e}") from None
-    try:
-        return SpaceTRecord.model_validate(value)
-    except ValidationError as e:
-        raise _BadLine("; ".join(_field_error(error) for error in e.errors(include_url=False))) from None
-
-
-def _field_error(error: dict) -> str:
-    where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {error['msg']}" if where else error["msg"]
+    return read_checked_lines(path, SpaceTRecord, lambda record, where: _checked(record, tables, where=where))
 
 
 def _checked(record: SpaceTRecord, source: TableSource, *, where: str) -> CheckedRecord:
@@ -163,16 +124,16 @@ def _checked(record: SpaceTRecord, source: TableSource, *, where: str) -> Checke
         try:
             query = query_from_sql(record.sql, tables, dialect)
         except NotATableQuery as e:
-            raise _BadLine(f"sql: {e}") from None
+            raise BadLine(f"sql: {e}") from None
         if query.table.lower() != table.name.lower():
-            raise _BadLine(f"sql selects from {query.table!r}, but the record's table is {table.name!r}")
+            raise BadLine(f"sql selects from {query.table!r}, but the record's table is {table.name!r}")
         _check_query(query, table, label="sql")
     else:
         assert record.query is not None  # the model validator saw to it
         try:
             query = StructuredQuery(table=table.name, **record.query.model_dump())
         except ValidationError as e:
-            raise _BadLine("query: " + "; ".join(error["msg"] for error in e.errors(include_url=False))) from None
+            raise BadLine("query: " + "; ".join(error["msg"] for error in e.errors(include_url=False))) from None
         _check_query(query, table, label="query")
     previous = None
     if record.history:
@@ -180,7 +141,7 @@ def _checked(record: SpaceTRecord, source: TableSource, *, where: str) -> Checke
         try:
             previous = query_from_sql(record.history[last].sql, tables, dialect)
         except NotATableQuery as e:
-            raise _BadLine(f"history[{last}].sql cannot be SPACE-T's history_sql: {e}") from None
+            raise BadLine(f"history[{last}].sql cannot be SPACE-T's history_sql: {e}") from None
     return CheckedRecord(
         where=where, question=record.question, tables=tables, table=table, query=query, previous=previous,
         action=ACTIONS.index(record.action or FIRST_TURN),
@@ -193,17 +154,17 @@ def _tables(record: SpaceTRecord, source: TableSource) -> tuple[QaTables, QaTabl
         width = len(table.columns)
         for index, row in enumerate(table.rows):
             if len(row) != width:
-                raise _BadLine(f"table.rows[{index}] has {len(row)} cells for {width} columns")
+                raise BadLine(f"table.rows[{index}] has {len(row)} cells for {width} columns")
         return inline_tables(table), table, record.dialect or DEFAULT_DIALECT
     assert record.database is not None
     try:
         tables = source.database(record.database)
     except TablesUnavailable as e:
-        raise _BadLine(str(e)) from None
+        raise BadLine(str(e)) from None
     table = tables.table(record.table)
     if table is None:
         names = ", ".join(t.name for t in tables.tables)
-        raise _BadLine(f"table {record.table!r} is not in database {record.database!r}; its tables: {names}")
+        raise BadLine(f"table {record.table!r} is not in database {record.database!r}; its tables: {names}")
     return tables, table, record.dialect or source.dialect(record.database)
 
 
@@ -230,4 +191,4 @@ def _check_query(query: StructuredQuery, table: QaTable, *, label: str) -> None:
         elif op < ASC and column < empty and not value.strip():
             problems.append(f"{label}.conds[{i}]: compares {table.columns[column].name!r} with an empty value")
     if problems:
-        raise _BadLine("; ".join(problems))
+        raise BadLine("; ".join(problems))

@@ -29,25 +29,10 @@ logger = logging.getLogger("training.spacet")
 
 def fit(config: SpaceTTrainingConfig):
     """Run the Ray Train job; its result (the final checkpoint holds the fine-tuned model)."""
-    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
     from training.spacet.worker import train_loop_per_worker
-    from training.train import storage_uri
+    from training.train import run_torch_trainer
 
-    trainer = TorchTrainer(
-        train_loop_per_worker,
-        train_loop_config={"config": config.model_dump(mode="json")},
-        scaling_config=ScalingConfig(
-            num_workers=config.scaling.num_workers,
-            use_gpu=config.scaling.use_gpu,
-            resources_per_worker=dict(config.scaling.resources_per_worker),
-        ),
-        run_config=RunConfig(
-            name=config.name, storage_path=storage_uri(config), checkpoint_config=CheckpointConfig(num_to_keep=1)
-        ),
-    )
-    return trainer.fit()
+    return run_torch_trainer(train_loop_per_worker, config, keep_checkpoints=1)
 
 
 def finish(config: SpaceTTrainingConfig, result, source: Path) -> Path:
