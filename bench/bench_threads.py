@@ -2,8 +2,8 @@
 
     RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_threads [--questions 12]
 
-One app holds both settings side by side: each shipped model twice, `<model>@1` with one llama.cpp thread and
-`<model>@2` with two, everything else as in serve_config.yaml. An idle replica costs no CPU, so the two settings
+One app holds both settings side by side: each shipped model twice, `<model>-t1` with one llama.cpp thread and
+`<model>-t2` with two, everything else as in serve_config.yaml. An idle replica costs no CPU, so the two settings
 take turns question by question (1, 2, 2, 1, ...) on the same machine state. Two scenarios over the Chinook
 questions (bench/data/chinook_questions.jsonl):
 
@@ -38,7 +38,7 @@ THREADS = (1, 2)
 
 
 def setting_name(model: str, threads: int) -> str:
-    return f"{model}@{threads}"
+    return f"{model}-t{threads}"
 
 
 def both_settings_args() -> tuple[dict, list[str]]:
