@@ -145,8 +145,8 @@ class Ingress:
         }
 
     def _warm_up_all(self) -> None:
-        """Introspect every database; each model prefills the first `warm_up_databases` ones' prompt prefix (one
-        replica per model: replicas added later warm on their first question). A database or model that fails is
+        """Introspect every database; each model prefills the first `warm_up_databases` ones' prompt prefix, all
+        models at once (one replica per model: replicas added later warm on their first question). A database or model that fails is
         logged and skipped, never blocks readiness."""
         try:
             for position, database in enumerate(self.config.databases):
@@ -157,9 +157,12 @@ class Ingress:
                     continue
                 if position >= self.config.ingress.warm_up_databases:
                     continue
-                for model, handle in self._handles.items():
+                # Every model at once: each prefills on its own replica, so readiness waits for the slowest,
+                # not for their sum.
+                pending = {model: handle.warm_up.remote(context) for model, handle in self._handles.items()}
+                for model, response in pending.items():
                     try:
-                        done = handle.warm_up.remote(context).result(timeout_s=self.config.ingress.request_timeout_s)
+                        done = response.result(timeout_s=self.config.ingress.request_timeout_s)
                         logger.info("warm-up: %s", done)
                     except Exception as e:
                         logger.warning("warm-up: model %s on %s failed: %s", model, database, e)
