@@ -23,7 +23,7 @@ def test_serve_config_yaml_is_a_valid_app_config():
     (application,) = document["applications"]
     assert application["import_path"] == "deployments.builder:build_app"
     config = parse_app_config(application["args"])
-    assert config.default_model == "qwen2.5-coder-0.5b"
+    assert config.default_model == "qwen2.5-coder-1.5b"
     assert config.model_names == ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
     # On 2 cores the two 1-CPU models only schedule if the ingress takes none.
     assert config.ingress.num_cpus == 0

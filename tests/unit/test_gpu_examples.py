@@ -35,7 +35,7 @@ def test_the_gpu_examples_are_commented_out_by_default() -> None:
 
 def test_the_gpu_examples_uncommented_are_a_valid_app() -> None:
     config = parse_app_config(app_args(serve_config_with_gpu_examples()))
-    assert config.default_model == "qwen2.5-coder-0.5b"
+    assert config.default_model == "qwen2.5-coder-1.5b"
     xiyan, sqlcoder = config.models[2:]
     assert (xiyan.name, xiyan.source, xiyan.prompt_template) == (
         "xiyan-7b",
