@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deployments.engines.modelscope_tables import SYNONYM_FILE, TABLE_FILE, write_table_files
+from deployments.engines.modelscope_tables import table_qa_preprocessor
 from deployments.engines.settings import ModelScopeTableQaSettings
 from text2sql.pipeline.engine import (
     EngineCapabilities,
@@ -201,18 +201,11 @@ class ModelScopeTableQaEngine(TableQaEngine):
             self._pipelines.move_to_end(tables.key)
             return pipeline
         from modelscope.pipelines import pipeline as make_pipeline
-        from modelscope.preprocessors import TableQuestionAnsweringPreprocessor
-        from modelscope.preprocessors.nlp.space_T_cn.fields.database import Database
         from modelscope.utils.constant import Tasks
 
-        directory = write_table_files(tables, self._cache_dir, synonyms=self._model_dir / SYNONYM_FILE)
-        database = Database(
-            tokenizer=self._tokenizer,
-            table_file_path=str(directory / TABLE_FILE),
-            syn_dict_file_path=str(directory / SYNONYM_FILE),
-            is_use_sqlite=False,
+        database, preprocessor = table_qa_preprocessor(
+            tables, self._cache_dir, model_dir=self._model_dir, tokenizer=self._tokenizer
         )
-        preprocessor = TableQuestionAnsweringPreprocessor(str(self._model_dir), db=database, device="cpu")
         pipeline = make_pipeline(
             Tasks.table_question_answering, model=self._model, preprocessor=preprocessor, db=database, device="cpu"
         )

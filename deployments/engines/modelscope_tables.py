@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from text2sql.table_qa import QaTable, QaTables
 
@@ -58,3 +59,19 @@ def write_table_files(tables: QaTables, root: Path, *, synonyms: Path | None = N
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return directory
+
+
+def table_qa_preprocessor(tables: QaTables, root: Path, *, model_dir: Path, tokenizer: Any) -> tuple[Any, Any]:
+    """(database, preprocessor) of ModelScope's table-QA pipeline over `tables`, their files written under `root`:
+    what the SPACE-T engine answers with and what its fine-tuning encodes examples with."""
+    from modelscope.preprocessors import TableQuestionAnsweringPreprocessor
+    from modelscope.preprocessors.nlp.space_T_cn.fields.database import Database
+
+    directory = write_table_files(tables, root, synonyms=model_dir / SYNONYM_FILE)
+    database = Database(
+        tokenizer=tokenizer,
+        table_file_path=str(directory / TABLE_FILE),
+        syn_dict_file_path=str(directory / SYNONYM_FILE),
+        is_use_sqlite=False,
+    )
+    return database, TableQuestionAnsweringPreprocessor(str(model_dir), db=database, device="cpu")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deployments.engines.modelscope_tables import SYNONYM_FILE, TABLE_FILE, write_table_files
+from deployments.engines.modelscope_tables import table_qa_preprocessor
 from text2sql.table_qa import QaTables
 from text2sql.table_qa.query import ASC, CONDITION_OPS
 from training.jsonl import DataError
@@ -115,17 +115,9 @@ class ExampleBuilder:
     def _preprocessor(self, tables: QaTables) -> Any:
         preprocessor = self._preprocessors.get(tables.key)
         if preprocessor is None:
-            from modelscope.preprocessors import TableQuestionAnsweringPreprocessor
-            from modelscope.preprocessors.nlp.space_T_cn.fields.database import Database
-
-            directory = write_table_files(tables, self._tables_dir, synonyms=self._model_dir / SYNONYM_FILE)
-            database = Database(
-                tokenizer=self._tokenizer,
-                table_file_path=str(directory / TABLE_FILE),
-                syn_dict_file_path=str(directory / SYNONYM_FILE),
-                is_use_sqlite=False,
+            _, preprocessor = table_qa_preprocessor(
+                tables, self._tables_dir, model_dir=self._model_dir, tokenizer=self._tokenizer
             )
-            preprocessor = TableQuestionAnsweringPreprocessor(str(self._model_dir), db=database, device="cpu")
             self._preprocessors[tables.key] = preprocessor
         return preprocessor
 
