@@ -10,8 +10,9 @@ each one as `path:line: what is wrong`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from deployments.databases import DatabaseConfig
 from deployments.digests import file_sha256
@@ -27,34 +28,33 @@ from text2sql.validation import validate_sql
 from training.jsonl import BadLine, read_checked_lines
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+# Field types both record formats (this one, SPACE-T's) check the same way.
+NonBlankText = Annotated[str, AfterValidator(_not_blank)]
+DialectId = Annotated[str, AfterValidator(check_dialect)]
+
+
 class TrainingRecord(StrictModel):
-    question: str = Field(description="The question in plain language.")
+    question: NonBlankText = Field(description="The question in plain language.")
     schema_: DatabaseSchema | str | None = Field(
         default=None, alias="schema", description="DDL text or the structured schema; or give `database`."
     )
     database: str | None = Field(default=None, description="A configured database, introspected as serving does.")
-    sql: str = Field(description="The gold SQL, in `dialect`.")
+    sql: NonBlankText = Field(description="The gold SQL, in `dialect`.")
     evidence: str | None = Field(default=None, description="Hints: business rules, value meanings.")
     history: list[HistoryTurn] = Field(
         default_factory=list, description="Earlier turns of the conversation, oldest first; the question follows up."
     )
-    dialect: str | None = Field(
+    dialect: DialectId | None = Field(
         default=None, description="Dialect of `sql` and the history (sqlglot id); default: the database's, else sqlite."
     )
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
-
-    @field_validator("question", "sql")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
-
-    @field_validator("dialect")
-    @classmethod
-    def _dialect_known(cls, value: str | None) -> str | None:
-        return None if value is None else check_dialect(value)
 
     @model_validator(mode="after")
     def _one_schema_source(self) -> TrainingRecord:

@@ -28,14 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from text2sql.dialects import DEFAULT_DIALECT, check_dialect
+from text2sql.dialects import DEFAULT_DIALECT
 from text2sql.prompts import HistoryTurn
 from text2sql.strict import StrictModel
 from text2sql.table_qa import NotATableQuery, QaTable, QaTables, StructuredQuery, query_from_sql
 from text2sql.table_qa.query import AGGREGATIONS, ASC, CONDITION_OPS
 from training.jsonl import BadLine, read_checked_lines
+from training.records import DialectId, NonBlankText
 from training.spacet.tables import TableSource, TablesUnavailable, inline_tables
 
 # modelscope's space_T_cn Constant: the multi-turn actions by index, and the head's fixed slots.
@@ -62,7 +63,7 @@ class TargetQuery(StrictModel):
 
 
 class SpaceTRecord(StrictModel):
-    question: str = Field(description="The question in plain language.")
+    question: NonBlankText = Field(description="The question in plain language.")
     database: str | None = Field(default=None, description="A configured database; `table` names one of its tables.")
     table: str | QaTable = Field(description="The table the target queries: a name in `database`, or the table itself.")
     sql: str | None = Field(default=None, description="The target as a single-table SELECT; or give `query`.")
@@ -73,21 +74,9 @@ class SpaceTRecord(StrictModel):
     action: Literal[ACTIONS] | None = Field(  # type: ignore[valid-type]
         default=None, description="How this turn changes the previous query; needed with history, else firstTurn."
     )
-    dialect: str | None = Field(
+    dialect: DialectId | None = Field(
         default=None, description="Dialect of the SQL (sqlglot id); default: the database's, else sqlite."
     )
-
-    @field_validator("question")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
-
-    @field_validator("dialect")
-    @classmethod
-    def _dialect_known(cls, value: str | None) -> str | None:
-        return None if value is None else check_dialect(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> SpaceTRecord:
