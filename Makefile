@@ -36,7 +36,7 @@ install-browser:
 	  || echo "chromium could not be installed: tests/browser will be skipped"; }
 
 test: install-dev install-browser
-	$(PY) -m pytest -v tests
+	$(PY) -m pytest -v --durations=40 tests
 
 test-unit:
 	$(PY) -m pytest -v tests/unit

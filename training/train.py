@@ -13,8 +13,10 @@ continues that run from its latest checkpoint; without it, a run whose name is a
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,7 @@ def run_torch_trainer(train_loop: Any, config: Any, *, keep_checkpoints: int):
     from ray.train.torch import TorchTrainer
 
     trainer = TorchTrainer(
-        train_loop,
+        functools.partial(_in_directory, os.getcwd(), train_loop),
         train_loop_config={"config": config.model_dump(mode="json")},
         scaling_config=ScalingConfig(
             num_workers=config.scaling.num_workers,
@@ -80,6 +82,15 @@ def run_torch_trainer(train_loop: Any, config: Any, *, keep_checkpoints: int):
         ),
     )
     return trainer.fit()
+
+
+def _in_directory(directory: str, train_loop: Any, loop_config: dict[str, Any]) -> None:
+    """Run a worker's loop where the driver ran, so the config's relative paths (data/..., ../shared/...) mean the
+    same to both: Ray starts workers elsewhere. Under `ray job submit --working-dir .` the workers already sit in
+    the job's working directory, which is where the driver ran."""
+    if Path(directory).is_dir():
+        os.chdir(directory)
+    train_loop(loop_config)
 
 
 def finish(config: TrainingConfig, result) -> Path:

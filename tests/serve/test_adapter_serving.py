@@ -100,8 +100,15 @@ def test_models_lists_bases_and_adapters_with_base_and_template(base_url):
 
 def test_requests_for_an_adapter_stay_on_the_replica_that_holds_it(base_url, adapters_root):
     assert register(base_url, "sticky", adapter_dir(adapters_root, "sticky")).status_code == 201
-    pids = {answer(base_url, "sticky")[1] for _ in range(10)}
-    assert len(pids) == 1, f"an adapter's requests spread over replicas {pids}; multiplexing should keep them on one"
+    holder = answer(base_url, "sticky")[1]
+    # The replica announces what it holds to the routers in the background (through Serve's controller), and a
+    # router that finds the holder slow to answer its queue probe (a busy CI machine) may place one request
+    # elsewhere. So: give the announcement time, then ask that nearly all requests land on the holder, which
+    # an even spread over two replicas does by chance less than 0.3% of the time.
+    time.sleep(3)
+    pids = [answer(base_url, "sticky")[1] for _ in range(20)]
+    on_holder = pids.count(holder)
+    assert on_holder >= 17, f"only {on_holder}/20 requests for the adapter reached the replica that holds it: {pids}"
 
 
 def test_register_serve_and_delete_without_a_restart(base_url, adapters_root):

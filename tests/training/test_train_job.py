@@ -111,11 +111,14 @@ def test_bad_data_stops_the_job_before_any_worker_with_the_line(workspace, caplo
     assert not (workspace / "runs" / "tiny-bad").exists()  # no run was started
 
 
-def test_qlora_trains_a_4bit_base_on_the_cpu(ray_cluster, workspace):
+def test_qlora_trains_a_4bit_base_on_the_cpu(ray_cluster, workspace, monkeypatch):
+    """Also: paths relative to where the command runs (as in the shipped recipes) mean the same in the workers."""
     config = write_config(
         workspace, "tiny-qlora", load_in_4bit=True, scaling={"num_workers": 1}, optim={"max_steps": 12},
+        data={"train": "train.jsonl"}, storage_path="runs", output_dir="adapters",
     )
-    assert main(["--config", str(config)]) == 0
+    monkeypatch.chdir(workspace)
+    assert main(["--config", config.name]) == 0
     metadata = json.loads((workspace / "adapters" / "tiny-qlora" / "text2sql-adapter.json").read_text())
     curve = metadata["metrics"]["loss_curve"]
     assert metadata["training_config"]["load_in_4bit"] is True and metadata["metrics"]["base_in_4bit"] is True
