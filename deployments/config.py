@@ -161,6 +161,15 @@ class IngressSettings(StrictModel):
         "prefills the prompt prefix of the first this many (in config order), so a first question is as fast as "
         "the next. llama.cpp keeps only the last prefix it evaluated; 0 prefills none.",
     )
+    health_check_interval_s: float = Field(
+        default=2.0, gt=0, le=300,
+        description="How often the ingress reads the model deployments' state in the background; /health answers "
+        "from the last reading at once, however busy the replicas are.",
+    )
+    health_stale_after_s: float = Field(
+        default=60.0, gt=0,
+        description="/health reports 503 when no reading of the deployments' state has succeeded for this long.",
+    )
 
 
 class AppConfig(StrictModel):

@@ -7,6 +7,7 @@ go to `deployments/errors.py`, the one place that maps them to HTTP.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from deployments.errors import (
     UnsafeSql,
     UpstreamTimeout,
 )
+from deployments.health import HealthMonitor, read_serve_statuses
 from deployments.http_errors import (
     as_api_error,
     error_response,
@@ -127,6 +129,13 @@ class Ingress:
         self.accounts = DatabaseAccounts(config.databases)
         self.accounts.check_in_background()
         self.keys = KeyChecker(config.auth)
+        self.health = HealthMonitor(
+            functools.partial(read_serve_statuses, serve, serve.get_replica_context().app_name, config.model_names),
+            scales_to_zero={m.name: bool(m.autoscaling_config and m.autoscaling_config.min_replicas == 0) for m in config.models},
+            interval_s=config.ingress.health_check_interval_s,
+            stale_after_s=config.ingress.health_stale_after_s,
+        )
+        self.health.start()
         self._warming = threading.Event()
         if config.databases:
             threading.Thread(target=self._warm_up_all, name="warm-up", daemon=True).start()
@@ -451,15 +460,12 @@ class Ingress:
 
     @app.get("/health")
     async def health(self) -> JSONResponse:
-        """200 only when every model deployment is passing Serve's health checks."""
-        statuses = await asyncio.to_thread(_model_deployment_statuses, serve, self.config.model_names)
-        warming = not self._warming.is_set()
-        ready = all(status == "HEALTHY" for status in statuses.values()) and not warming
-        body = {"status": "ok" if ready else "warming up" if warming else "unavailable", "models": statuses}
-        if ready:
-            return JSONResponse(body)
-        reason = "prefilling the databases' schemas" if warming else f"models not ready: {statuses}"
-        return error_response(503, reason, error_type="overloaded_error", headers={"Retry-After": "5"})
+        """200 when every model has a running replica (or may scale to zero) and the warm-up is done. Answered
+        from the background monitor's last reading: it never waits on Serve's controller or a model."""
+        report = self.health.report(warming=not self._warming.is_set())
+        if report.ready:
+            return JSONResponse(report.body)
+        return error_response(503, report.reason, error_type="overloaded_error", headers={"Retry-After": "5"})
 
     @app.get("/metrics")
     async def metrics_text(self) -> Response:
@@ -481,10 +487,3 @@ async def _unwrapped(response: Any) -> Any:
         if isinstance(cause, ApiError | EngineError):
             raise cause from None
         raise
-
-
-def _model_deployment_statuses(serve: Any, model_names: list[str]) -> dict[str, str]:
-    app_name = serve.get_replica_context().app_name
-    application = serve.status().applications.get(app_name)
-    deployments = application.deployments if application else {}
-    return {name: (deployments[name].status if name in deployments else "MISSING") for name in model_names}

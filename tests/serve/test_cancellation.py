@@ -308,3 +308,26 @@ def test_empty_prompt_is_a_400_saying_so(apps, path, body, field):
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["param"] == field and "empty" in error["message"]
+
+
+# ---- health while the model is busy -------------------------------------------------------------
+
+
+def test_health_answers_at_once_while_the_model_is_busy(apps):
+    """/health reads the background monitor's state: a long generation on the replica does not slow it (a
+    Kubernetes probe with a short timeout must not flap under load)."""
+    base_url = apps["open"]
+    path, body = long_request(0, stream=True)
+    with httpx.stream("POST", f"{base_url}{path}", json=body, timeout=120) as response:
+        next(response.iter_lines())  # generating now
+        timings = []
+        for _ in range(10):
+            started = time.perf_counter()
+            health = httpx.get(f"{base_url}/health", timeout=5)
+            timings.append(time.perf_counter() - started)
+            assert health.status_code == 200, health.text
+            assert health.json()["running_replicas"][MODEL] == 1
+            time.sleep(0.2)
+    timings.sort()
+    assert timings[len(timings) // 2] < 0.1 and timings[-1] < 1.0, f"/health took {timings} s while the model worked"
+    assert_answers_at_once(base_url, 0)
