@@ -66,3 +66,17 @@ def test_config_and_core_import_without_web_or_model_libraries() -> None:
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert found == ""
+
+
+def test_the_llama_cpp_server_builds_without_torch() -> None:
+    """Torch stays out of the base install: the shipped llama.cpp app is built (config, ingress, model
+    deployments, engine module) with torch unimportable."""
+    code = (
+        "import sys, yaml; sys.modules['torch'] = None;"  # None makes `import torch` fail
+        "from deployments.builder import build_app; import deployments.engines.llama_cpp;"
+        "args = yaml.safe_load(open('serve_config.yaml'))['applications'][0]['args'];"
+        "build_app(args); print('built')"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip().endswith("built"), done.stderr[-2000:]
