@@ -49,6 +49,18 @@ class AutoscalingSettings(StrictModel):
         return self
 
 
+# A llama.cpp replica queues this many behind its engine lock: Serve's router then hands the next request over
+# at once instead of backing off and retrying while the one slot is busy (measured: 1.24 requests/s at
+# concurrency 4 against 1.61 at concurrency 1, with one slot).
+LLAMA_CPP_QUEUE_DEPTH = 4
+
+
+def _default_max_ongoing_requests(engine: EngineSettings) -> int:
+    if engine.backend == "llama_cpp":
+        return LLAMA_CPP_QUEUE_DEPTH
+    return getattr(engine, "max_batch_size", None) or getattr(engine, "max_num_seqs", None) or 1
+
+
 class ModelConfig(StrictModel):
     name: str = Field(pattern=MODEL_NAME_PATTERN, description="Served model name: what users put in 'model'.")
     backend: Literal[BACKENDS] = Field(  # type: ignore[valid-type]
@@ -66,10 +78,11 @@ class ModelConfig(StrictModel):
         default=None, description="Autoscaling; when absent the deployment runs num_replicas replicas."
     )
     num_replicas: PositiveInt = Field(default=1, description="Fixed replica count when autoscaling is off.")
-    max_ongoing_requests: PositiveInt = Field(
-        default=1,
-        description="Requests a replica works on at once: 1 for llama.cpp (one generation at a time); at least "
-        "engine.max_batch_size for transformers, so a batch can fill.",
+    max_ongoing_requests: PositiveInt | None = Field(
+        default=None,
+        description="Requests Serve hands one replica at once. Default: 4 for llama_cpp (it runs one generation at "
+        "a time and queues the rest itself, so Serve's router does not back off between requests); "
+        "engine.max_batch_size for transformers, so a batch can fill; engine.max_num_seqs for vllm; 1 otherwise.",
     )
     max_queued_requests: int = Field(
         default=-1, ge=-1, description="Requests waiting beyond that before a 503; -1 is unbounded."
@@ -112,6 +125,12 @@ class ModelConfig(StrictModel):
         if engine is None and backend is not None:
             return {**data, "engine": {"backend": backend}}
         return data
+
+    @model_validator(mode="after")
+    def _default_concurrency(self) -> ModelConfig:
+        if self.max_ongoing_requests is None:
+            self.max_ongoing_requests = _default_max_ongoing_requests(self.engine)
+        return self
 
     @field_validator("source")
     @classmethod

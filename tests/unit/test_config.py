@@ -54,7 +54,7 @@ def test_defaults_and_default_model_falls_back_to_first():
     assert config.default_model == "m"
     assert model.backend == "llama_cpp" and model.prompt_template == "qwen-chat"
     assert model.generation.temperature == 0.0
-    assert model.max_ongoing_requests == 1
+    assert model.max_ongoing_requests == 4  # llama.cpp queues behind its lock
     assert model.max_tokens_limit == 1024 and model.generation.max_tokens <= model.max_tokens_limit
     # A generation stops before the ingress gives up, so the client hears the model's own limit.
     assert model.generation_timeout_s < config.ingress.request_timeout_s
