@@ -1,6 +1,6 @@
 """The real vLLM engine on a small model: needs a CUDA GPU and the `[vllm]` extra, skips cleanly otherwise.
 
-    pip install -e '.[vllm,dev]'      # in the GPU image: cluster/images/gpu-vllm.Dockerfile
+    pip install -e '.[vllm,dev]'      # in the GPU image: cluster/images/gpu.Dockerfile
     HF_HUB_OFFLINE=0 pytest -m gpu tests/gpu/test_vllm_engine.py
 
 The model is TEXT2SQL_VLLM_TEST_MODEL (a model source: 'hf:<repo>' or a local Hugging Face directory),
@@ -60,7 +60,7 @@ def _require_gpu_and_vllm() -> None:
     try:
         import vllm  # noqa: F401
     except ImportError:
-        pytest.skip("vllm is not installed: pip install '.[vllm]' (GPU image: cluster/images/gpu-vllm.Dockerfile)")
+        pytest.skip("vllm is not installed: pip install '.[vllm]' (GPU image: cluster/images/gpu.Dockerfile)")
 
 
 @pytest.fixture(scope="module")
