@@ -51,6 +51,7 @@ from deployments.protocol.openai import (
 )
 from deployments.protocol.sql import SchemaRefreshRequest, SqlGenerateRequest, SqlGenerateResponse
 from deployments.schema_resolver import SchemaResolver
+from deployments.telemetry import IngressTelemetry
 from text2sql.pipeline.engine import EngineError
 from text2sql.pipeline.verdict import is_unsafe
 
@@ -104,6 +105,11 @@ async def _guard_and_count(request: Request, call_next) -> Response:
     seconds = time.perf_counter() - started
     ingress.metrics.record_request(model=model, endpoint=endpoint, status=response.status_code, seconds=seconds)
     ingress.metrics.record_key(key=key_name, endpoint=endpoint, status=response.status_code)
+    base_model = getattr(request.state, "base_model", None)
+    if base_model is not None:  # requests routed to a model; /health, /metrics and the playground's files are not
+        ingress.telemetry.record_request(
+            model=base_model, adapter=request.state.adapter, status=response.status_code, seconds=seconds
+        )
     return response
 
 
@@ -125,6 +131,7 @@ class Ingress:
         self._catalog = catalog
         self._created = int(time.time())
         self.metrics = IngressMetrics()
+        self.telemetry = IngressTelemetry()
         self.schemas = SchemaResolver(config.databases, config.pipeline)
         self.accounts = DatabaseAccounts(config.databases)
         self.accounts.check_in_background()
@@ -197,6 +204,7 @@ class Ingress:
                 param="model",
             )
         request.state.model = name
+        request.state.base_model, request.state.adapter = (adapter.base, adapter.model_id) if adapter else (name, None)
         return name, adapter.base if adapter else name, handle, adapter
 
     async def _call(self, method: Any, *args: Any, adapter: RegisteredAdapter | None = None) -> Any:

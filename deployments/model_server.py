@@ -21,6 +21,7 @@ from deployments.protocol.openai import ChatCompletionRequest, CompletionRequest
 from deployments.protocol.sql import SqlGenerateRequest, SqlGenerateResponse
 from deployments.serving import openai_serving, table_qa
 from deployments.serving.sql_generation import generate_sql, model_profile
+from deployments.telemetry import ReplicaTelemetry
 from text2sql.pipeline.engine import AdapterNotSupported, Engine
 from text2sql.pipeline.inputs import SchemaContext
 from text2sql.pipeline.warm import warm_prefix
@@ -45,6 +46,7 @@ class ModelServer:
         self._config = config
         self._pipeline = pipeline or PipelineSettings()
         self._requests_served = 0
+        self._telemetry = ReplicaTelemetry(config.name)
         self._warmed: dict[str, float] = {}  # database -> milliseconds its prefix took to prefill
         if engine is None:
             # Resolving may assemble or download gigabytes; keep the replica's event loop free meanwhile.
@@ -93,47 +95,69 @@ class ModelServer:
         adapter: RegisteredAdapter | None = None,
     ) -> SqlGenerateResponse:
         """`context` is resolved by the ingress: the schema, and where the SQL may run when it is to run."""
-        self._requests_served += 1
-        config = await self._serving_config(adapter)
+        config = await self._take(sent_at, adapter)
         if self._engine.capabilities.table_qa:  # SPACE-T: a structured query over the tables, not a prompt
-            return await table_qa.generate_sql(self._engine, config, request, context, queue_ms=_since_ms(sent_at))
-        return await generate_sql(
-            self._engine,
-            config,
-            request,
-            context,
-            pipeline=self._pipeline,
-            queue_ms=_since_ms(sent_at),
-            grammar_for=_grammar_for if self._engine.capabilities.grammar else None,
-            adapter=_adapter_id(adapter),
-        )
+            answer = await table_qa.generate_sql(self._engine, config, request, context, queue_ms=_since_ms(sent_at))
+        else:
+            answer = await generate_sql(
+                self._engine,
+                config,
+                request,
+                context,
+                pipeline=self._pipeline,
+                queue_ms=_since_ms(sent_at),
+                grammar_for=_grammar_for if self._engine.capabilities.grammar else None,
+                adapter=_adapter_id(adapter),
+            )
+        self._telemetry.record_sql(_adapter_id(adapter), answer)
+        return answer
 
     async def chat(self, request: ChatCompletionRequest, sent_at: float, adapter: RegisteredAdapter | None = None):
-        self._requests_served += 1
-        config = await self._serving_config(adapter)
-        return await openai_serving.chat_completion(self._engine, config, request, adapter=_adapter_id(adapter))
+        config = await self._take(sent_at, adapter)
+        response = await openai_serving.chat_completion(self._engine, config, request, adapter=_adapter_id(adapter))
+        self._record_usage(adapter, response.usage)
+        return response
 
     async def complete(self, request: CompletionRequest, sent_at: float, adapter: RegisteredAdapter | None = None):
-        self._requests_served += 1
-        config = await self._serving_config(adapter)
-        return await openai_serving.completion(self._engine, config, request, adapter=_adapter_id(adapter))
+        config = await self._take(sent_at, adapter)
+        response = await openai_serving.completion(self._engine, config, request, adapter=_adapter_id(adapter))
+        self._record_usage(adapter, response.usage)
+        return response
 
     async def stream_chat(
         self, request: ChatCompletionRequest, sent_at: float, adapter: RegisteredAdapter | None = None
     ) -> AsyncIterator[str | UsageInfo]:
-        self._requests_served += 1
-        config = await self._serving_config(adapter)
+        config = await self._take(sent_at, adapter)
         stream = openai_serving.chat_completion_stream(self._engine, config, request, adapter=_adapter_id(adapter))
-        async for chunk in stream:
-            yield _stream_item(chunk)
+        async for item in self._timed_stream(stream, adapter):
+            yield item
 
     async def stream_complete(
         self, request: CompletionRequest, sent_at: float, adapter: RegisteredAdapter | None = None
     ) -> AsyncIterator[str | UsageInfo]:
-        self._requests_served += 1
-        config = await self._serving_config(adapter)
+        config = await self._take(sent_at, adapter)
         stream = openai_serving.completion_stream(self._engine, config, request, adapter=_adapter_id(adapter))
+        async for item in self._timed_stream(stream, adapter):
+            yield item
+
+    async def _take(self, sent_at: float, adapter: RegisteredAdapter | None) -> ModelConfig:
+        """A request arrives: count it and its wait since the ingress sent it; the config to serve it with."""
+        self._requests_served += 1
+        self._telemetry.record_queue(_adapter_id(adapter), _since_ms(sent_at) / 1000)
+        return await self._serving_config(adapter)
+
+    def _record_usage(self, adapter: RegisteredAdapter | None, usage: UsageInfo | None) -> None:
+        if usage is not None:
+            self._telemetry.record_tokens(_adapter_id(adapter), prompt=usage.prompt_tokens, completion=usage.completion_tokens)
+
+    async def _timed_stream(self, stream: AsyncIterator[Any], adapter: RegisteredAdapter | None) -> AsyncIterator[str | UsageInfo]:
+        started, first = time.perf_counter(), True
         async for chunk in stream:
+            if isinstance(chunk, UsageInfo):
+                self._record_usage(adapter, chunk)
+            elif first and _carries_text(chunk):
+                self._telemetry.record_first_token(_adapter_id(adapter), time.perf_counter() - started)
+                first = False
             yield _stream_item(chunk)
 
     async def warm_up(self, context: SchemaContext) -> dict[str, Any]:
@@ -214,3 +238,12 @@ def _since_ms(sent_at: float) -> float:
 def _stream_item(chunk: Any) -> str | UsageInfo:
     """Chunks cross to the ingress as their JSON text, ready for SSE; the usage stays an object for its metrics."""
     return chunk if isinstance(chunk, UsageInfo) else chunk.model_dump_json(exclude_none=True)
+
+
+def _carries_text(chunk: Any) -> bool:
+    """A chunk with generated text (a chat stream opens with an empty role-only chunk, sent before any token)."""
+    for choice in getattr(chunk, "choices", None) or []:
+        delta = getattr(choice, "delta", None)
+        if (delta.content if delta is not None else getattr(choice, "text", None)):
+            return True
+    return False
