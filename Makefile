@@ -7,6 +7,14 @@ PIP := $(VENV)/bin/pip
 export RAY_AUTH_MODE ?= disabled
 # llama.cpp builds from source: use both cores. pip's cache keeps the built wheel between runs.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+# llama.cpp's AMX kernels crash (SIGSEGV in the first decode) on VMs whose CPU reports AMX but whose hypervisor
+# does not keep the tile state, as on these machines (Firecracker on Sapphire Rapids). Build without them; the
+# AVX-512/AVX2 kernels that -march=native picks remain. Only x86-64 compilers know the flags.
+ifeq ($(shell uname -m),x86_64)
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+export CFLAGS := $(strip $(CFLAGS) $(NO_AMX))
+export CXXFLAGS := $(strip $(CXXFLAGS) $(NO_AMX))
+endif
 
 .PHONY: install install-dev install-browser check-ui serve test test-unit lint bench-serving bench-accuracy clean
 
