@@ -34,6 +34,22 @@ class RayActorOptions(StrictModel):
     )
 
 
+class RoutingSettings(StrictModel):
+    """How Serve picks one of a model's replicas for a request."""
+
+    policy: Literal["prefix_affinity", "power_of_two"] = Field(
+        default="prefix_affinity",
+        description="prefix_affinity: requests on the same schema (or with the same prompt start) go to the replica "
+        "that already holds that prefix in its cache, while queues stay balanced (Ray's PrefixCacheAffinityRouter); "
+        "power_of_two: Serve's default, the shorter queue of two random replicas.",
+    )
+    imbalanced_threshold: float = Field(
+        default=2, gt=0,
+        description="prefix_affinity only: when replicas' queues differ by more than this many requests, the "
+        "shorter queue wins over the cached prefix.",
+    )
+
+
 class AutoscalingSettings(StrictModel):
     min_replicas: int = Field(default=1, ge=0, description="Lower bound; 0 scales to zero when idle.")
     max_replicas: PositiveInt = Field(default=1, description="Upper bound.")
@@ -74,6 +90,7 @@ class ModelConfig(StrictModel):
     generation: GenerationDefaults = Field(default_factory=GenerationDefaults, description="Generation defaults.")
     engine: EngineSettings = Field(default_factory=LlamaCppSettings, description="The backend's own settings.")
     ray_actor_options: RayActorOptions = Field(default_factory=RayActorOptions, description="Per-replica resources.")
+    routing: RoutingSettings = Field(default_factory=RoutingSettings, description="Choosing a replica per request.")
     autoscaling_config: AutoscalingSettings | None = Field(
         default=None, description="Autoscaling; when absent the deployment runs num_replicas replicas."
     )

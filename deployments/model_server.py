@@ -78,6 +78,15 @@ class ModelServer:
             # Let an in-flight generation finish before the replica stops.
             "graceful_shutdown_timeout_s": 20,
         }
+        if config.routing.policy == "prefix_affinity":
+            from ray.serve.config import RequestRouterConfig
+
+            from deployments.routing import ROUTER_CLASS
+
+            options["request_router_config"] = RequestRouterConfig(
+                request_router_class=ROUTER_CLASS,
+                request_router_kwargs={"imbalanced_threshold": config.routing.imbalanced_threshold},
+            )
         if config.autoscaling_config is not None:
             options["autoscaling_config"] = config.autoscaling_config.model_dump(exclude_none=True)
         else:

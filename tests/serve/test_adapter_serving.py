@@ -99,16 +99,20 @@ def test_models_lists_bases_and_adapters_with_base_and_template(base_url):
 
 
 def test_requests_for_an_adapter_stay_on_the_replica_that_holds_it(base_url, adapters_root):
-    assert register(base_url, "sticky", adapter_dir(adapters_root, "sticky")).status_code == 201
-    holder = answer(base_url, "sticky")[1]
-    # The replica announces what it holds to the routers in the background (through Serve's controller), and a
-    # router that finds the holder slow to answer its queue probe (a busy CI machine) may place one request
-    # elsewhere. So: give the announcement time, then ask that nearly all requests land on the holder, which
-    # an even spread over two replicas does by chance less than 0.3% of the time.
+    """Four adapters, two replicas holding two each: with multiplexing each adapter keeps to the replica that
+    loaded it. Spread at random, 20 requests would put nearly every adapter on both replicas (about 7.8 of 8
+    adapter-replica pairs); a busy router may misplace one request now and then, so one extra pair is allowed."""
+    names = [f"sticky-{i}" for i in range(4)]
+    for name in names:
+        assert register(base_url, name, adapter_dir(adapters_root, name)).status_code == 201
+    # A replica announces what it holds to the routers in the background (through Serve's controller).
+    for name in names:
+        answer(base_url, name)
     time.sleep(3)
-    pids = [answer(base_url, "sticky")[1] for _ in range(20)]
-    on_holder = pids.count(holder)
-    assert on_holder >= 17, f"only {on_holder}/20 requests for the adapter reached the replica that holds it: {pids}"
+    pairs = {answer(base_url, name) for _ in range(5) for name in names}
+    assert len(pairs) <= len(names) + 1, f"adapters served from both replicas: {sorted(pairs)}"
+    for name in names:
+        requests.delete(f"{base_url}/v1/adapters/{name}", headers=admin(), timeout=30)
 
 
 def test_register_serve_and_delete_without_a_restart(base_url, adapters_root):
