@@ -117,6 +117,12 @@ class HealthMonitor:
         with self._lock:
             self._models, self._checked_at, self._last_error = models, self._clock(), None
 
+    def scaled_to_zero(self, model: str) -> bool:
+        """Whether the last reading saw `model` at zero replicas, as its autoscaling allows."""
+        with self._lock:
+            health = self._models.get(model)
+        return health is not None and health.scales_to_zero and health.running_replicas == 0
+
     def report(self, *, warming: bool = False) -> HealthReport:
         with self._lock:
             models, checked_at, last_error = dict(self._models), self._checked_at, self._last_error

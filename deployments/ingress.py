@@ -205,6 +205,9 @@ class Ingress:
             )
         request.state.model = name
         request.state.base_model, request.state.adapter = (adapter.base, adapter.model_id) if adapter else (name, None)
+        base = adapter.base if adapter else name
+        if self.health.scaled_to_zero(base):
+            logger.info("cold start: model %s has no running replica (scaled to zero); this request waits for one", base)
         return name, adapter.base if adapter else name, handle, adapter
 
     async def _call(self, method: Any, *args: Any, adapter: RegisteredAdapter | None = None) -> Any:
