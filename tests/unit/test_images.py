@@ -1,7 +1,9 @@
 """The container images (cluster/images/) stay right without a docker daemon: hadolint passes on each, each
 is based on rayproject/ray at the installed Ray version, and the two serving images run as a non-root user,
 check /health, install what `make install` installs (the GPU one: with vLLM instead of the CPU stack) and, on
-the CPU, bake in the embedded models. Every check is also run on a broken copy, to show it can fail."""
+the CPU, bake in the embedded models. The CPU Dockerfile's `cpu-train` target adds the training code and the
+[training] extra on PyTorch's CPU wheel, and its default (serving) target carries none of it. Every check is
+also run on a broken copy, to show it can fail."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ CPU_ONLY_EXTRAS = {"llamacpp", "embedded"}  # the GPU image swaps these for vllm
 # --- reading Dockerfiles and the Makefile -------------------------------------------------------------------
 
 
-def instructions(text: str) -> list[tuple[str, str]]:
+def all_instructions(text: str) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) of each instruction: continuations joined, comment lines dropped."""
     result, pending = [], ""
     for line in text.splitlines():
@@ -49,20 +51,64 @@ def instructions(text: str) -> list[tuple[str, str]]:
     return result
 
 
-def args_of(text: str, keyword: str) -> list[str]:
-    return [args for name, args in instructions(text) if name == keyword]
+def stages(text: str) -> tuple[list[tuple[str, str]], list[tuple[str | None, str, list[tuple[str, str]]]]]:
+    """The global ARGs before the first FROM, and each stage as (its `AS` name or None, its FROM image, its
+    instructions from that FROM on)."""
+    global_args, found = [], []
+    for name, args in all_instructions(text):
+        if name == "FROM":
+            words = [word for word in args.split() if not word.startswith("--")]
+            alias = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            found.append((alias, words[0], [(name, args)]))
+        elif found:
+            found[-1][2].append((name, args))
+        else:
+            global_args.append((name, args))
+    return global_args, found
 
 
-def base_image(text: str) -> str:
-    """The final stage's FROM image, with the ARG defaults declared before it substituted."""
-    defaults, image = {}, ""
-    for name, args in instructions(text):
-        if name == "ARG" and "=" in args and not image:
-            key, _, value = args.partition("=")
-            defaults[key] = value.strip('"')
-        elif name == "FROM":
-            image = next(word for word in args.split() if not word.startswith("--"))
-    return re.sub(r"\$\{?(\w+)\}?", lambda m: defaults.get(m.group(1), m.group(0)), image)
+def instructions(text: str, target: str | None = None) -> list[tuple[str, str]]:
+    """What builds `target` (a stage's name; None: the last stage, what `docker build` makes without --target):
+    the global ARGs, then every stage from the external base image to the target, following `FROM <stage>`."""
+    global_args, found = stages(text)
+    by_name = {alias: (image, body) for alias, image, body in found if alias}
+    image, body = by_name[target] if target is not None else found[-1][1:]
+    chain = [body]
+    while image in by_name:
+        image, body = by_name[image]
+        chain.insert(0, body)
+    return global_args + [instruction for body in chain for instruction in body]
+
+
+def stage_names(text: str) -> list[str | None]:
+    return [alias for alias, _, _ in stages(text)[1]]
+
+
+def args_of(text: str, keyword: str, target: str | None = None) -> list[str]:
+    return [args for name, args in instructions(text, target) if name == keyword]
+
+
+def arg_defaults(text: str, target: str | None = None) -> dict[str, str]:
+    """The default of every ARG that builds `target`, by name."""
+    return {
+        key: value.strip('"')
+        for key, _, value in (args.partition("=") for args in args_of(text, "ARG", target) if "=" in args)
+    }
+
+
+def substituted(words: str, defaults: dict[str, str]) -> str:
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: defaults.get(m.group(1), m.group(0)), words)
+
+
+def base_image(text: str, target: str | None = None) -> str:
+    """The external image `target` builds on (following `FROM <stage>`), with the global ARG defaults substituted."""
+    global_args, found = stages(text)
+    aliases = {alias for alias, _, _ in found if alias}
+    image = next(args for name, args in instructions(text, target) if name == "FROM")
+    image = next(word for word in image.split() if not word.startswith("--"))
+    assert image not in aliases, image
+    defaults = {k: v.strip('"') for k, _, v in (a.partition("=") for n, a in global_args if n == "ARG" and "=" in a)}
+    return substituted(image, defaults)
 
 
 def make_recipe(target: str) -> str:
@@ -76,10 +122,21 @@ def make_recipe(target: str) -> str:
     return "\n".join(recipe)
 
 
+PROJECT_INSTALL = re.compile(r'(?:pip|\$\(PIP\)) install (?:--?[\w-]+ )*"\.\[([^\]]+)\]"')
+
+
 def pip_extras(commands: str) -> set[str] | None:
     """The extras of the first `pip install [-e] ".[a,b]"` (or make's `$(PIP) install`), None without one."""
-    match = re.search(r'(?:pip|\$\(PIP\)) install (?:--?[\w-]+ )*"\.\[([^\]]+)\]"', commands)
+    match = PROJECT_INSTALL.search(commands)
     return set(match.group(1).split(",")) if match else None
+
+
+def pinned_torch() -> str:
+    """The torch version pyproject's [transformers] extra pins (`torch==X`)."""
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    (pin,) = [str(r.specifier) for r in map(Requirement, extras["transformers"]) if r.name == "torch"]
+    assert pin.startswith("=="), pin
+    return pin[2:]
 
 
 def prepared_models(commands: str) -> list[str] | None:
@@ -99,8 +156,8 @@ MAKE_MODELS = prepared_models(make_recipe("install"))
 # --- the checks: each returns what is wrong, so a broken Dockerfile can be shown to fail ------------------
 
 
-def ray_base_problems(text: str) -> list[str]:
-    image = base_image(text)
+def ray_base_problems(text: str, target: str | None = None) -> list[str]:
+    image = base_image(text, target)
     match = re.fullmatch(
         r"rayproject/ray:(?P<version>\d+\.\d+\.\d+)-(?P<python>py\d+)-(?P<platform>cpu|cu\d+)", image
     )
@@ -145,10 +202,10 @@ def serving_problems(text: str) -> list[str]:
     return problems
 
 
-def copy_sources(text: str) -> list[str]:
+def copy_sources(text: str, target: str | None = None) -> list[str]:
     return [
         source
-        for args in args_of(text, "COPY")
+        for args in args_of(text, "COPY", target)
         if "--from=" not in args
         for source in [word for word in args.split() if not word.startswith("--")][:-1]
     ]
@@ -178,6 +235,45 @@ def cpu_problems(text: str) -> list[str]:
     commands = args_of(text, "CMD")
     if commands and not json.loads(commands[-1])[-1].endswith("serve_config.yaml"):
         problems.append("the default command does not serve the shipped serve_config.yaml")
+    # The serving image stays lean: the training stack (torch alone is most of a GB) is cpu-train's.
+    if "training" in copy_sources(text) or re.search(r"\btorch\b|\[[^\]]*\btraining\b", runs):
+        problems.append("the serving image carries the training code or the training stack")
+    return problems
+
+
+CPU_TRAIN_TARGET = "cpu-train"
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def cpu_train_problems(text: str) -> list[str]:
+    """The `cpu-train` target runs LoRA jobs on the embedded models: the serving stack (the GGUF base models and
+    the GGUF export) plus training/ and the [training] extra, with torch from PyTorch's CPU index."""
+    if CPU_TRAIN_TARGET not in stage_names(text):
+        return [f"no {CPU_TRAIN_TARGET} target"]
+    problems = ray_base_problems(text, CPU_TRAIN_TARGET)
+    users = args_of(text, "USER", CPU_TRAIN_TARGET)
+    if not users or users[-1].split(":")[0] in ("root", "0"):
+        problems.append("the last USER is root (or there is none)")
+    if "training" not in copy_sources(text, CPU_TRAIN_TARGET):
+        problems.append("training/ is not copied in")
+    runs = substituted("\n".join(args_of(text, "RUN", CPU_TRAIN_TARGET)), arg_defaults(text, CPU_TRAIN_TARGET))
+    installs = list(PROJECT_INSTALL.finditer(runs))
+    if not installs or set(installs[-1].group(1).split(",")) != MAKE_EXTRAS | {"training"}:
+        found = installs[-1].group(1) if installs else None
+        problems.append(f"the last project install has extras {found}, not make install's plus training")
+    if prepared_models(runs) != MAKE_MODELS:
+        problems.append(f"prepares embedded models {prepared_models(runs)}, not make install's {MAKE_MODELS}")
+    # PyPI's torch for Linux x86-64 is the CUDA build: torch must come from the CPU index, before the project's
+    # install (which then finds its pin satisfied), at the version pyproject pins.
+    torch = re.search(r"pip install (?:--?[\w-]+ )*--index-url \"?([^\s\"]+)\"? (?:--?[\w-]+ )*torch==(\S+)", runs)
+    if not torch or torch[1].rstrip("/") != TORCH_CPU_INDEX:
+        problems.append(f"torch is not installed from {TORCH_CPU_INDEX}")
+    else:
+        if torch[2] != pinned_torch():
+            problems.append(f"torch=={torch[2]} is not pyproject's torch=={pinned_torch()}")
+        wanting = [m for m in installs if {"training", "transformers"} & set(m.group(1).split(","))]
+        if wanting and torch.start() > wanting[0].start():
+            problems.append("torch comes from the CPU index only after a project install has picked one")
     return problems
 
 
@@ -209,7 +305,13 @@ def test_the_serving_images_are_right(name):
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
 def test_every_image_is_on_the_installed_ray(path):
-    assert ray_base_problems(path.read_text()) == []
+    text = path.read_text()
+    for target in stage_names(text):
+        assert ray_base_problems(text, target) == [], target
+
+
+def test_the_cpu_train_target_is_right():
+    assert cpu_train_problems((IMAGES / "cpu.Dockerfile").read_text()) == []
 
 
 def swap(text: str, old: str, new: str) -> str:
@@ -229,7 +331,31 @@ CPU_BREAKAGES = {
     "no model cache path": lambda t: swap(t, f"{CACHE_DIR_ENV}=", "UNRELATED="),
     "config not copied": lambda t: swap(t, "COPY --chown=1000:100 serve_config.yaml ./\n", ""),
     "another config": lambda t: swap(t, '"/app/serve_config.yaml"', '"/app/configs/cpu-mixed.yaml"'),
+    "the training stack served": lambda t: swap(t, "FROM base AS cpu\n", "FROM cpu-train AS cpu\n"),
+    "the training code served": lambda t: t + "COPY training ./training\n",
 }
+
+CPU_TRAIN_BREAKAGES = {
+    "no cpu-train target": lambda t: swap(t, "AS cpu-train", "AS trainer"),
+    "training not copied": lambda t: swap(t, "COPY --chown=1000:100 training ./training\n", ""),
+    "no training extra": lambda t: swap(t, ",s3,training]", ",s3]"),
+    "a serving extra missing": lambda t: swap(t, "mysql,s3,training]", "s3,training]"),
+    "torch from PyPI": lambda t: swap(t, '--index-url "${TORCH_INDEX_URL}" ', ""),
+    "torch from another index": lambda t: swap(t, "/whl/cpu\n", "/whl/cu128\n"),
+    "another torch": lambda t: swap(t, "torch==", "torch==2.12.0 torch-unused=="),
+    "torch after the project": lambda t: swap(
+        t,
+        'RUN python -m pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" torch==',
+        'RUN python -m pip install --no-cache-dir ".[llamacpp,embedded,postgres,mysql,s3,training]" \\\n'
+        '    && python -m pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" torch==',
+    ),
+    "root at the end": lambda t: swap(t, "FROM base AS cpu-train\n", "FROM base AS cpu-train\nUSER 0\n"),
+}
+
+
+@pytest.mark.parametrize("breakage", sorted(CPU_TRAIN_BREAKAGES))
+def test_the_checks_catch_a_broken_cpu_train_target(breakage):
+    assert cpu_train_problems(CPU_TRAIN_BREAKAGES[breakage]((IMAGES / "cpu.Dockerfile").read_text()))
 
 
 @pytest.mark.parametrize("breakage", sorted(CPU_BREAKAGES))
@@ -245,8 +371,8 @@ def test_the_checks_catch_a_gpu_image_with_the_cpu_stack():
 
 @pytest.mark.parametrize("tag", ["2.59.0-py311-cpu", "2.61.0-py311-cpu", "2.60.0-py310-cpu", "2.60.0-py311"])
 def test_the_checks_catch_another_ray_tag(tag):
-    text = re.sub(r"(?m)^FROM .*$", f"FROM rayproject/ray:{tag}", (IMAGES / "cpu.Dockerfile").read_text())
-    assert ray_base_problems(text)
+    text = re.sub(r"(?m)^FROM \S+", f"FROM rayproject/ray:{tag}", (IMAGES / "cpu.Dockerfile").read_text(), count=1)
+    assert ray_base_problems(text) and ray_base_problems(text, CPU_TRAIN_TARGET)
     assert ray_base_problems(swap(text, f"FROM rayproject/ray:{tag}", "FROM ubuntu:24.04"))
 
 
@@ -311,7 +437,8 @@ def dockerignored(path: str) -> bool:
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
 def test_what_the_images_copy_is_in_the_build_context(path):
-    sources = copy_sources(path.read_text())
+    text = path.read_text()
+    sources = [source for target in stage_names(text) for source in copy_sources(text, target)]
     assert sources
     for source in sources:
         assert (REPO / source).exists(), source

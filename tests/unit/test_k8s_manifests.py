@@ -24,7 +24,7 @@ import yaml
 
 from cluster import rayservice_config as generator
 from deployments.config import AppConfig
-from training.config import load_training_config
+from training.config import TrainingConfig, load_training_config
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
@@ -285,25 +285,145 @@ def test_podmonitors_scrape_the_metrics_port_of_heads_and_workers():
 # --- training -------------------------------------------------------------------------------------------
 
 
-def test_the_training_job_writes_where_the_service_watches():
-    (job,) = documents((K8S / "base" / "rayjob-lora-qwen0.5b-cpu.yaml").read_text())
+RAYJOB_FILES = sorted([K8S / "base" / "rayjob-lora-qwen0.5b-cpu.yaml", *(K8S / "training").glob("*.yaml")])
+
+
+def job_run(path: Path) -> tuple[dict, list[str], TrainingConfig]:
+    """A training RayJob, its entrypoint's words and the recipe it runs."""
+    (job,) = documents(path.read_text())
+    words = shlex.split(job["spec"]["entrypoint"])
+    assert words[:3] == ["python", "-m", "training.train"], path.name
+    return job, words, load_training_config(REPO / words[words.index("--config") + 1])
+
+
+def ray_pods(obj: dict) -> list[tuple[str, dict]]:
+    return [(group, pod) for group, pod in pod_specs(obj) if group != "submitter"]
+
+
+def volume_at(pod: dict, path: PurePosixPath) -> tuple[str, str, str] | None:
+    """(claim, mount path, sub path) of the volume that holds `path` in the pod's Ray container: the deepest mount
+    above it, None when that is no PersistentVolumeClaim (or nothing is mounted there)."""
+    container = pod["containers"][0]
+    mounts = [m for m in container.get("volumeMounts", []) if path.is_relative_to(m["mountPath"])]
+    if not mounts:
+        return None
+    mount = max(mounts, key=lambda m: len(PurePosixPath(m["mountPath"]).parts))
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+    return (claim, mount["mountPath"], mount.get("subPath", "")) if claim else None
+
+
+def in_directory(pod: dict, path: Path | str) -> PurePosixPath:
+    """`path` as a process in the pod's working directory reads it (relative paths, `..` and `~` resolved)."""
+    path = str(path).replace("~", "/home/ray", 1) if str(path).startswith("~") else str(path)
+    joined = PurePosixPath(pod["containers"][0]["workingDir"]) / path
+    parts: list[str] = []
+    for part in joined.parts[1:]:
+        if part == "..":
+            parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return PurePosixPath("/", *parts)
+
+
+def serving_overlay(config: TrainingConfig) -> str:
+    """The overlay that serves the recipe's `served_base`."""
+    (overlay,) = [o for o in OVERLAYS if config.served_base in AppConfig.model_validate(app_args(serve_config_of(o))).model_names]
+    return overlay
+
+
+def output_problems(job: dict, words: list[str], config: TrainingConfig) -> list[str]:
+    """Where the driver (on the job's head) writes the adapter must be where the serving pods read it: the same
+    claim at the same path, since --register sends that path and the watcher reports what it found as such. The
+    app's watched directory receives it unless the job --registers it (both would register one name: a 409)."""
+    problems = []
+    head = dict(ray_pods(job))["head"]
+    output = in_directory(head, config.output_dir / config.name)
+    written = volume_at(head, output)
+    if written is None:
+        return [f"the adapter {output} is written to no PersistentVolumeClaim of the job's head"]
+    service = one(serving_overlay(config), "RayService")
+    for group, pod in ray_pods(service):
+        if volume_at(pod, output) != written:
+            problems.append(f"{output} is {written} on the job's head but {volume_at(pod, output)} on serving {group}")
+    watched = AppConfig.model_validate(app_args(serve_config_of(serving_overlay(config)))).adapter_watch_dir
+    if "--register" in words and str(output.parent) == watched:
+        problems.append(f"{output} is both watched and --registered: the second registration is refused (409)")
+    if "--register" not in words and str(output.parent) != watched:
+        problems.append(f"{output} is neither --registered nor in the watched {watched}")
+    return problems
+
+
+def data_problems(job: dict, config: TrainingConfig) -> list[str]:
+    """The recipe's data and checkpoints are on the training-data volume in every pod of the job's cluster."""
+    paths = [config.data.train, config.data.eval, config.data.databases_dir]
+    if "://" not in config.storage_path:
+        paths.append(config.storage_path)  # Ray Train's checkpoints: the driver and every worker read them
+    problems = []
+    for group, pod in ray_pods(job):
+        for path in filter(None, paths):
+            where = volume_at(pod, in_directory(pod, path))
+            if where is None or where[0] != "training-data":
+                problems.append(f"{group}: {path} ({in_directory(pod, path)}) is not on the training-data volume")
+    return problems
+
+
+@pytest.mark.parametrize("path", RAYJOB_FILES, ids=lambda p: p.name)
+def test_training_jobs_run_on_their_own_cluster_from_a_training_image(path):
+    job, _, config = job_run(path)
     spec = job["spec"]
-    words = shlex.split(spec["entrypoint"])
-    assert words[:3] == ["python", "-m", "training.train"]
-    config = load_training_config(REPO / words[words.index("--config") + 1])
-    assert set(spec["clusterSelector"]) == {"ray.io/cluster"} and "rayClusterSpec" not in spec
-    assert spec["shutdownAfterJobFinishes"] is True and spec["ttlSecondsAfterFinished"] > 0
-    assert "backoffLimit" not in spec  # KubeRay refuses retries in clusterSelector mode
-    service = one("cpu", "RayService")
-    head = service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
-    # The driver runs on the head, in its working directory; the recipe's output_dir is relative to it.
-    output = PurePosixPath(head["containers"][0]["workingDir"]) / config.output_dir / config.name
-    watched = AppConfig.model_validate(app_args(serve_config_of("cpu"))).adapter_watch_dir
-    assert str(output.parent) == watched
-    for group, pod in pod_specs(service):
-        volumes = {v["name"]: v for v in pod["volumes"]}
-        (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == watched]
-        assert volumes[mount["name"]]["persistentVolumeClaim"]["claimName"] == "text2sql-adapters", group
+    assert "clusterSelector" not in spec and spec["shutdownAfterJobFinishes"] is True
+    assert spec["ttlSecondsAfterFinished"] > 0
+    assert spec["rayClusterSpec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    (workers,) = spec["rayClusterSpec"]["workerGroupSpecs"]
+    assert workers["replicas"] >= config.scaling.num_workers
+    limits = workers["template"]["spec"]["containers"][0]["resources"]["limits"]
+    for resource, amount in config.scaling.resources_per_worker.items():
+        assert float(limits[{"CPU": "cpu", "GPU": "nvidia.com/gpu"}[resource]]) >= amount, resource
+    # The images that hold training/ and the [training] extra (cluster/images/): never a serving image.
+    images = {c["image"] for _, pod in ray_pods(job) for c in pod["containers"]}
+    assert len(images) == 1 and images.pop().rsplit(":", 1)[1] in {"cpu-train", "gpu-train"}
+
+
+@pytest.mark.parametrize("path", RAYJOB_FILES, ids=lambda p: p.name)
+def test_training_jobs_write_adapters_where_the_service_reads_them(path):
+    assert output_problems(*job_run(path)) == []
+
+
+@pytest.mark.parametrize("path", RAYJOB_FILES, ids=lambda p: p.name)
+def test_training_jobs_read_their_data_from_the_training_data_volume(path):
+    job, _, config = job_run(path)
+    assert data_problems(job, config) == []
+
+
+def test_the_training_checks_catch_mismatched_paths():
+    cpu_job, cpu_words, cpu_config = job_run(K8S / "base" / "rayjob-lora-qwen0.5b-cpu.yaml")
+    gpu_job, gpu_words, gpu_config = job_run(K8S / "training" / "rayjob-qlora-sqlcoder-8b.yaml")
+
+    def head_mounts(job: dict) -> list[dict]:
+        return job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+
+    # The GPU job's adapters volume where issue 17 found it: /mnt/adapters on the head, /app/adapters when served.
+    broken = copy.deepcopy(gpu_job)
+    (mount,) = [m for m in head_mounts(broken) if m["name"] == "adapters"]
+    mount["mountPath"] = "/mnt/adapters"
+    moved = gpu_config.model_copy(update={"output_dir": Path("/mnt/adapters")})
+    assert output_problems(broken, gpu_words, moved)
+    assert output_problems(gpu_job, gpu_words, moved)  # the recipe alone moved
+    assert output_problems(broken, gpu_words, gpu_config)  # the mount alone moved
+    # Written into the watched directory and --registered too; written nowhere anyone serves from.
+    assert output_problems(gpu_job, gpu_words, gpu_config.model_copy(update={"output_dir": Path("adapters")}))
+    assert output_problems(cpu_job, cpu_words, cpu_config.model_copy(update={"output_dir": Path("out")}))
+    assert output_problems(cpu_job, cpu_words, cpu_config.model_copy(update={"output_dir": Path("adapters/x")}))
+    # Data off the volume, or on it in the head only.
+    relocated = cpu_config.model_copy(
+        update={"data": cpu_config.data.model_copy(update={"databases_dir": Path("../spider/train/database")})}
+    )
+    assert data_problems(cpu_job, relocated)
+    headless = copy.deepcopy(cpu_job)
+    worker = headless["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
+    worker["volumeMounts"] = [m for m in worker["volumeMounts"] if m["mountPath"] != "/shared/spider"]
+    assert data_problems(headless, cpu_config)
 
 
 # --- monitoring -----------------------------------------------------------------------------------------
