@@ -4,12 +4,8 @@ questions. The job trains the tiny model built here and must end SUCCEEDED with 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,10 +19,10 @@ pytest.importorskip("ray.train")
 
 from deployments.builder import build_app  # noqa: E402
 from tests.conftest import EMBEDDED_DEFAULT, free_port, wait_until_healthy  # noqa: E402
+from tests.ray_nodes import BIN, start_head, stop_nodes  # noqa: E402
 from tests.training.tiny_model import build_tiny_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 DDL = "CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT, age INTEGER);"
 PAIRS = [("How many pets are there?", "SELECT COUNT(*) FROM pets"), ("List the pet names.", "SELECT name FROM pets"),
          ("How old is the oldest pet?", "SELECT MAX(age) FROM pets"), ("Which pets are over 3?", "SELECT name FROM pets WHERE age > 3")]
@@ -35,45 +31,14 @@ PAIRS = [("How many pets are there?", "SELECT COUNT(*) FROM pets"), ("List the p
 @pytest.fixture(scope="module")
 def head(tmp_path_factory):
     """A Ray head with a dashboard (the job server), started as a user would with `ray start --head`."""
-    env = os.environ | {"RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    gcs_port, dashboard_port = free_port(), free_port()
-    temp_dir = tmp_path_factory.mktemp("ray")
-    start = [
-        str(BIN / "ray"), "start", "--head", f"--port={gcs_port}", f"--dashboard-port={dashboard_port}",
-        "--dashboard-host=127.0.0.1", "--include-dashboard=true", "--num-cpus=2", "--disable-usage-stats",
-        f"--temp-dir={temp_dir}",
-        # The job agent's ports too: another Ray on the machine (a benchmark, a developer's) holds the defaults.
-        f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-        f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
-    ]
-    # A session of its own: every process of this head shares its process group, so the teardown stops this head
-    # alone (`ray stop` stops every Ray on the machine: a benchmark's, a developer's).
-    starter = subprocess.Popen(start, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    output, _ = starter.communicate(timeout=180)
-    assert starter.returncode == 0, output.decode()[-2000:]
+    nodes = start_head(tmp_path_factory.mktemp("ray"))
     try:
-        yield {"address": f"127.0.0.1:{gcs_port}", "dashboard": f"http://127.0.0.1:{dashboard_port}", "env": env}
+        yield {"address": nodes.address, "dashboard": nodes.dashboard, "env": nodes.env}
     finally:
         import ray
 
         ray.shutdown()
-        stop_process_group(starter.pid)
-
-
-def stop_process_group(pgid: int, *, grace_s: float = 15) -> None:
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.5)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+        stop_nodes(nodes)
 
 
 def serve_on(head: dict, embedded_model_path: Path) -> str:

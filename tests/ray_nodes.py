@@ -1,0 +1,89 @@
+"""Ray nodes started as a user starts them, `ray start`, each in a session of its own so that a test stops its own
+nodes by process group (`ray stop` would stop every Ray on the machine: a benchmark's, a developer's). Every
+port is a free one: Redis holds 6379 on these machines, and another Ray may hold Ray's defaults."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import free_port
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class RayNodes:
+    address: str  # the head's GCS, for `ray start --address` and `ray.init(address=...)`
+    dashboard: str  # the head's dashboard: the job server and Serve's REST API
+    env: dict[str, str]
+    process_groups: list[int]
+
+
+def ray_env() -> dict[str, str]:
+    return os.environ | {"RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+
+def _agent_ports() -> list[str]:
+    return [
+        f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+        f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
+    ]
+
+
+def _ray_start(arguments: list[str], env: dict[str, str]) -> int:
+    starter = subprocess.Popen(
+        [str(BIN / "ray"), "start", *arguments, "--disable-usage-stats", *_agent_ports()],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    output, _ = starter.communicate(timeout=180)
+    assert starter.returncode == 0, output.decode()[-2000:]
+    return starter.pid
+
+
+def start_head(temp_dir: Path, *, num_cpus: int = 2) -> RayNodes:
+    env = ray_env()
+    gcs_port, dashboard_port = free_port(), free_port()
+    pgid = _ray_start(
+        [
+            "--head", f"--port={gcs_port}", f"--dashboard-port={dashboard_port}", "--dashboard-host=127.0.0.1",
+            "--include-dashboard=true", f"--num-cpus={num_cpus}", f"--temp-dir={temp_dir}",
+        ],
+        env,
+    )
+    return RayNodes(f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dashboard_port}", env, [pgid])
+
+
+def add_worker(nodes: RayNodes, *, num_cpus: int, resources: dict[str, float] | None = None) -> None:
+    arguments = [f"--address={nodes.address}", f"--num-cpus={num_cpus}"]
+    if resources:
+        arguments.append(f"--resources={json.dumps(resources)}")
+    nodes.process_groups.append(_ray_start(arguments, nodes.env))
+
+
+def stop_nodes(nodes: RayNodes) -> None:
+    for pgid in reversed(nodes.process_groups):
+        stop_process_group(pgid)
+
+
+def stop_process_group(pgid: int, *, grace_s: float = 15) -> None:
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
