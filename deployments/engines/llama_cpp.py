@@ -67,6 +67,7 @@ def build(config: ModelConfig, model_path: Path) -> LlamaCppEngine:
         main_gpu=settings.main_gpu,
         tensor_split=settings.tensor_split,
         generation_timeout_s=config.generation_timeout_s,
+        prompt_cache_mb=settings.prompt_cache_mb,
     )
 
 
@@ -85,8 +86,10 @@ class LlamaCppEngine(Engine):
         tensor_split: list[float] | None = None,
         generation_timeout_s: float | None = None,
         adapter_cache_dir: Path | None = None,
+        prompt_cache_mb: int = 0,
     ) -> None:
         self._model_path = model_path
+        self._prompt_cache_mb = prompt_cache_mb
         self._adapter_cache_dir = adapter_cache_dir  # None: the model cache's lora/ folder
         self._generation_timeout_s = generation_timeout_s
         threads = n_threads or max(1, os.cpu_count() or 1)
@@ -124,6 +127,10 @@ class LlamaCppEngine(Engine):
             self._llama = await asyncio.to_thread(_stoppable(Llama), str(self._model_path), **self._options)
         except (ValueError, RuntimeError) as e:  # llama-cpp-python raises these for unreadable GGUFs
             raise EngineError(f"llama.cpp could not load {self._model_path.name}: {e}") from e
+        if self._prompt_cache_mb > 0:
+            from deployments.engines.llama_cpp_prefixes import PrefixCache
+
+            self._llama.set_cache(PrefixCache(capacity_bytes=self._prompt_cache_mb << 20))
 
     @property
     def adapters(self) -> list[str]:
@@ -346,6 +353,17 @@ def _stoppable(llama_class: type) -> type:
 
     class StoppableLlama(llama_class):
         stop_check: Callable[..., bool] | None = None
+
+        # The prompt cache (PrefixCache) keeps sequence states: KV cells only, not the full state and logits.
+        def save_state(self) -> Any:
+            from deployments.engines.llama_cpp_prefixes import save_sequence_state
+
+            return save_sequence_state(self)
+
+        def load_state(self, state: Any) -> None:
+            from deployments.engines.llama_cpp_prefixes import load_sequence_state
+
+            load_sequence_state(self, state)
 
         def create_completion(self, *args: Any, stopping_criteria: Any = None, **kwargs: Any) -> Any:
             if self.stop_check is not None:

@@ -23,6 +23,8 @@ class LlamaLoras:
         self._llama = llama
         self._adapters: dict[str, Any] = {}
         self._active: str | None = None
+        # Saved prompt prefixes hold KV computed with one adapter's weights: each adapter has its own cache.
+        self._prompt_caches: dict[str | None, Any] = {}
 
     @property
     def names(self) -> list[str]:
@@ -50,6 +52,7 @@ class LlamaLoras:
         if self._active == name:
             self._apply(None)  # the context must not keep a pointer to freed weights
         llama_cpp.llama_adapter_lora_free(self._adapters.pop(name))
+        self._prompt_caches.pop(name, None)
 
     def require(self, name: str | None) -> None:
         if name is not None and name not in self._adapters:
@@ -71,6 +74,14 @@ class LlamaLoras:
             adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapters[name])
             scales = (ctypes.c_float * 1)(1.0)
             llama_cpp.llama_set_adapters_lora(self._llama.ctx, adapters, 1, scales)
+        self._swap_prompt_cache(self._active, name)
         self._active = name
         # The cached prompt was computed with the previous weights: never reuse it as a prefix.
         self._llama.reset()
+
+    def _swap_prompt_cache(self, previous: str | None, name: str | None) -> None:
+        cache = self._llama.cache
+        if cache is None:
+            return
+        self._prompt_caches[previous] = cache
+        self._llama.cache = self._prompt_caches.get(name) or type(cache)(capacity_bytes=cache.capacity_bytes)

@@ -19,6 +19,12 @@ class LlamaCppSettings(StrictModel):
     n_threads: PositiveInt | None = Field(default=None, description="CPU threads; None uses num_cpus.")
     n_batch: PositiveInt = Field(default=512, description="Prompt-processing batch size.")
     use_mmap: bool = Field(default=True, description="Memory-map the GGUF instead of reading it in.")
+    prompt_cache_mb: NonNegativeInt = Field(
+        default=256,
+        description="RAM for earlier prompt prefixes (one per schema, the newest kept): a question on a database "
+        "asked about before restores its schema's state instead of reading it again. Per adapter in use; 0 keeps "
+        "only the prompt evaluated last.",
+    )
     chat_format: str | None = Field(
         default=None, description="llama-cpp-python chat format; None uses the template inside the GGUF."
     )
