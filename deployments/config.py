@@ -195,7 +195,7 @@ class IngressSettings(StrictModel):
         default=1, ge=0,
         description="At start, before /health turns 200, every configured database is introspected, and each model "
         "prefills the prompt prefix of the first this many (in config order), so a first question is as fast as "
-        "the next. llama.cpp keeps only the last prefix it evaluated; 0 prefills none.",
+        "the next. llama.cpp keeps as many prefixes as its engine.prompt_cache_mb holds; 0 prefills none.",
     )
     health_check_interval_s: float = Field(
         default=2.0, gt=0, le=300,
