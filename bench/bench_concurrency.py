@@ -1,0 +1,155 @@
+"""Throughput under concurrency on the 0.5B: one llama.cpp replica taking one request at a time (Serve's router
+queues the rest and backs off between them: the old default), one replica taking 4 and queueing them behind its
+engine lock (the new default), and two such replicas.
+
+    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.bench_concurrency [--requests 16 --repeats 3]
+
+One app holds the three settings as three model deployments of the same GGUF (one llama.cpp thread per replica,
+half a CPU each: only the busy ones use a core). Each round measures every cell (setting x concurrency 1, 4, 16)
+with the same requests, the order reversed from one round to the next; a cell's requests/s is the median over
+rounds, p50/p99 are over all its requests, and a gain is the median of each round's own ratio. Targets: one
+replica at concurrency 4 keeps at least 0.95x its concurrency-1 throughput; two replicas at concurrency 4 serve
+at least 1.8x one. Writes bench/results/concurrency.json and the `concurrency` section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import logging
+import statistics
+import time
+
+import requests
+
+from bench.paths import RESULTS_DIR
+from bench.report import update_benchmarks_section
+from bench.serve_app import start_app, stop_bench_app
+from deployments.embedded_models import ensure_embedded_model
+
+logger = logging.getLogger("bench_concurrency")
+MODEL = "qwen2.5-coder-0.5b"
+SETTINGS = {  # name: (replicas, max_ongoing_requests)
+    "one-slot": (1, 1),
+    "queued": (1, 4),
+    "two-replicas": (2, 4),
+}
+LABELS = {
+    "one-slot": "1 replica, 1 request at a time in Serve (old default)",
+    "queued": "1 replica, 4 queued in the replica (new default)",
+    "two-replicas": "2 replicas, 4 queued each",
+}
+CONCURRENCY = (1, 4, 16)
+PROMPT = "-- SQLite\nCREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, total REAL);\n-- the five largest orders\nSELECT"
+
+
+def app_args(max_tokens: int) -> dict:
+    source = str(ensure_embedded_model(MODEL))
+    models = [
+        {
+            "name": name, "source": source, "engine": {"n_ctx": 1024, "n_threads": 1},
+            "generation": {"max_tokens": max_tokens, "temperature": 0}, "num_replicas": replicas,
+            "max_ongoing_requests": slots, "max_queued_requests": -1, "ray_actor_options": {"num_cpus": 0.5},
+            "routing": {"policy": "power_of_two"},
+        }
+        for name, (replicas, slots) in SETTINGS.items()
+    ]
+    return {"models": models, "ingress": {"warm_up_databases": 0, "request_timeout_s": 900}}
+
+
+def one_request(base_url: str, model: str, max_tokens: int) -> float:
+    started = time.perf_counter()
+    body = {"model": model, "prompt": PROMPT, "max_tokens": max_tokens, "temperature": 0}
+    response = requests.post(f"{base_url}/v1/completions", json=body, timeout=900)
+    response.raise_for_status()
+    return time.perf_counter() - started
+
+
+def cell(base_url: str, model: str, concurrency: int, total: int, max_tokens: int) -> tuple[float, list[float]]:
+    """(requests/s, latencies) of `total` requests sent `concurrency` at a time."""
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
+        latencies = list(pool.map(lambda _: one_request(base_url, model, max_tokens), range(total)))
+    return total / (time.perf_counter() - started), latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def run(base_url: str, *, total: int, repeats: int, max_tokens: int) -> dict:
+    cells = [(name, c) for name in SETTINGS for c in CONCURRENCY]
+    for name in SETTINGS:  # every replica reads the prompt once before anything is timed
+        for _ in range(SETTINGS[name][0] * 2):
+            one_request(base_url, name, max_tokens)
+    rounds: list[dict] = []
+    for index in range(repeats):
+        measured = {}
+        for name, concurrency in cells if index % 2 == 0 else list(reversed(cells)):
+            measured[(name, concurrency)] = cell(base_url, name, concurrency, total, max_tokens)
+            logger.info("round %d %s c%d: %.2f req/s", index + 1, name, concurrency, measured[(name, concurrency)][0])
+        rounds.append(measured)
+    summary = {}
+    for name, concurrency in cells:
+        rates = [r[(name, concurrency)][0] for r in rounds]
+        latencies = [s for r in rounds for s in r[(name, concurrency)][1]]
+        summary[f"{name}@{concurrency}"] = {
+            "requests_per_s": statistics.median(rates),
+            "p50_s": percentile(latencies, 50), "p99_s": percentile(latencies, 99),
+            "vs_concurrency_1": statistics.median(r[(name, concurrency)][0] / r[(name, 1)][0] for r in rounds),
+            "vs_one_replica": statistics.median(r[(name, concurrency)][0] / r[("queued", concurrency)][0] for r in rounds),
+        }
+    return summary
+
+
+def render(result: dict) -> str:
+    s = result["summary"]
+    lines = [
+        f"Command: `python -m bench.bench_concurrency --requests {result['requests']} --repeats {result['repeats']}`. "
+        f"The embedded 0.5B, `/v1/completions`, max_tokens {result['max_tokens']}, one llama.cpp thread per replica, "
+        f"{result['requests']} requests per cell, every cell in each of {result['repeats']} rounds (order reversed "
+        "each round); requests/s is the median over rounds, a gain the median of each round's own ratio.",
+        "",
+        "| setting | concurrency | requests/s | p50 | p99 | vs its concurrency 1 | vs 1 replica (queued) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in SETTINGS:
+        for concurrency in CONCURRENCY:
+            row = s[f"{name}@{concurrency}"]
+            lines.append(
+                f"| {LABELS[name]} | {concurrency} | {row['requests_per_s']:.2f} | {row['p50_s']:.2f} s | "
+                f"{row['p99_s']:.2f} s | {row['vs_concurrency_1']:.2f}x | {row['vs_one_replica']:.2f}x |"
+            )
+    lines += [
+        "",
+        f"Targets: one replica at concurrency 4 keeps >= 0.95x its concurrency-1 throughput (queued: "
+        f"{s['queued@4']['vs_concurrency_1']:.2f}x, one slot: {s['one-slot@4']['vs_concurrency_1']:.2f}x); two replicas "
+        f"at concurrency 4 serve >= 1.8x one ({s['two-replicas@4']['vs_one_replica']:.2f}x).",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--port", type=int, default=8432)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    base_url = start_app(app_args(args.max_tokens), port=args.port, name="concurrency")
+    try:
+        summary = run(base_url, total=args.requests, repeats=args.repeats, max_tokens=args.max_tokens)
+    finally:
+        stop_bench_app()
+    result = {"requests": args.requests, "repeats": args.repeats, "max_tokens": args.max_tokens, "summary": summary}
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "concurrency.json").write_text(json.dumps(result, indent=2) + "\n")
+    update_benchmarks_section("concurrency", render(result))
+    print(render(result))
+
+
+if __name__ == "__main__":
+    main()
