@@ -125,7 +125,12 @@ def test_report_never_waits_on_a_slow_reading():
 
 def test_serve_status_is_read_per_model():
     from ray.serve._private.common import DeploymentStatus, DeploymentStatusTrigger, ReplicaState
-    from ray.serve.schema import ApplicationStatus, ApplicationStatusOverview, DeploymentStatusOverview, ServeStatus
+    from ray.serve.schema import (
+        ApplicationStatus,
+        ApplicationStatusOverview,
+        DeploymentStatusOverview,
+        ServeStatus,
+    )
 
     deployments = {
         "a": DeploymentStatusOverview(
