@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import json
 import logging
 import statistics
 import time
 
 import requests
 
-from bench.paths import RESULTS_DIR
-from bench.report import update_benchmarks_section
+from bench.bench_serving import percentile
+from bench.report import publish
 from bench.serve_app import start_app, stop_bench_app
 from deployments.embedded_models import ensure_embedded_model
 
@@ -72,11 +71,6 @@ def cell(base_url: str, model: str, concurrency: int, total: int, max_tokens: in
     with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
         latencies = list(pool.map(lambda _: one_request(base_url, model, max_tokens), range(total)))
     return total / (time.perf_counter() - started), latencies
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def run(base_url: str, *, total: int, repeats: int, max_tokens: int) -> dict:
@@ -145,10 +139,7 @@ def main() -> None:
     finally:
         stop_bench_app()
     result = {"requests": args.requests, "repeats": args.repeats, "max_tokens": args.max_tokens, "summary": summary}
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "concurrency.json").write_text(json.dumps(result, indent=2) + "\n")
-    update_benchmarks_section("concurrency", render(result))
-    print(render(result))
+    publish("concurrency", result, render(result))
 
 
 if __name__ == "__main__":

@@ -16,15 +16,14 @@ every later question at most 0.4x). Writes bench/results/routing.json and the `r
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import time
 
 import requests
 
-from bench.paths import RESULTS_DIR, add_dataset_flags, dataset_dir_from_args
-from bench.report import update_benchmarks_section
+from bench.paths import add_dataset_flags, dataset_dir_from_args
+from bench.report import publish
 from bench.serve_app import start_app, stop_bench_app
 from deployments.embedded_models import ensure_embedded_model
 
@@ -139,10 +138,7 @@ def main() -> None:
     finally:
         stop_bench_app()
     result = {"rounds": args.rounds, "latencies": latencies, "summary": summarize(latencies)}
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "routing.json").write_text(json.dumps(result, indent=2) + "\n")
-    update_benchmarks_section("routing", render(result))
-    print(render(result))
+    publish("routing", result, render(result))
 
 
 if __name__ == "__main__":

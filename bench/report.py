@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from filelock import FileLock
 
-from bench.paths import BENCHMARKS_MD
+from bench.paths import BENCHMARKS_MD, RESULTS_DIR
 
 
 def update_benchmarks_section(name: str, body: str, *, path: Path = BENCHMARKS_MD) -> None:
@@ -26,3 +27,11 @@ def _update(name: str, body: str, path: Path) -> None:
     else:
         text = text.rstrip() + f"\n\n## {name}\n\n{block}\n"
     path.write_text(text)
+
+
+def publish(name: str, result: dict, table: str) -> None:
+    """bench/results/<name>.json, the `name` section of BENCHMARKS.md, and the table on stdout."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    update_benchmarks_section(name, table)
+    print(table)
