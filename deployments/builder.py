@@ -56,9 +56,11 @@ def build_app_with_engines(args: dict[str, Any] | AppConfig, *, engines: dict[st
         config.base_templates, config.adapters, watch_dir=config.adapter_watch_dir,
         watch_interval_s=config.adapter_watch_interval_s,
     )
+    # Replicas ask the ingress which databases to prefill when they start, when there are any to prefill.
+    warm_from = INGRESS_DEPLOYMENT_NAME if config.databases and config.ingress.warm_up_databases else None
     model_apps = {
         model.name: serve.deployment(ModelServer, **ModelServer.get_deployment_options(model)).bind(
-            model, engines.get(model.name), pipeline=config.pipeline, catalog=catalog
+            model, engines.get(model.name), pipeline=config.pipeline, catalog=catalog, warm_from=warm_from
         )
         for model in config.models
     }

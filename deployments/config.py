@@ -195,7 +195,8 @@ class IngressSettings(StrictModel):
         default=1, ge=0,
         description="At start, before /health turns 200, every configured database is introspected, and each model "
         "prefills the prompt prefix of the first this many (in config order), so a first question is as fast as "
-        "the next. llama.cpp keeps as many prefixes as its engine.prompt_cache_mb holds; 0 prefills none.",
+        "the next. Every replica started later (autoscaling, a restart, scale from zero) prefills them too as soon "
+        "as it starts. llama.cpp keeps as many prefixes as its engine.prompt_cache_mb holds; 0 prefills none.",
     )
     health_check_interval_s: float = Field(
         default=2.0, gt=0, le=300,

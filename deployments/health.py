@@ -117,6 +117,10 @@ class HealthMonitor:
         with self._lock:
             self._models, self._checked_at, self._last_error = models, self._clock(), None
 
+    def may_scale_to_zero(self, model: str) -> bool:
+        """Configured with `min_replicas: 0`, whatever it runs now."""
+        return self._scales_to_zero.get(model, False)
+
     def scaled_to_zero(self, model: str) -> bool:
         """Whether the last reading saw `model` at zero replicas, as its autoscaling allows."""
         with self._lock:

@@ -53,6 +53,7 @@ from deployments.protocol.sql import SchemaRefreshRequest, SqlGenerateRequest, S
 from deployments.schema_resolver import SchemaResolver
 from deployments.telemetry import IngressTelemetry
 from text2sql.pipeline.engine import EngineError
+from text2sql.pipeline.inputs import SchemaContext
 from text2sql.pipeline.verdict import is_unsafe
 
 logger = logging.getLogger(__name__)
@@ -144,10 +145,13 @@ class Ingress:
         )
         self.health.start()
         self._warming = threading.Event()
+        self._warm_contexts: list[SchemaContext] = []
+        self._warm_contexts_known = threading.Event()
         if config.databases:
             threading.Thread(target=self._warm_up_all, name="warm-up", daemon=True).start()
         else:
             self._warming.set()
+            self._warm_contexts_known.set()
         app.state.ingress = self
 
     @staticmethod
@@ -161,9 +165,10 @@ class Ingress:
         }
 
     def _warm_up_all(self) -> None:
-        """Introspect every database; each model prefills the first `warm_up_databases` ones' prompt prefix, all
-        models at once (one replica per model: replicas added later warm on their first question). A database or model that fails is
-        logged and skipped, never blocks readiness."""
+        """Introspect every database, then have each model prefill the first `warm_up_databases` ones' prompt
+        prefix, all models at once. This reaches one replica per model; every replica also asks for the same
+        databases when it starts (`warm_up_contexts`), which covers the others and the ones autoscaling adds. A
+        database or model that fails is logged and skipped, never blocks readiness."""
         try:
             for position, database in enumerate(self.config.databases):
                 try:
@@ -171,19 +176,29 @@ class Ingress:
                 except Exception as e:
                     logger.warning("warm-up: database %s skipped: %s", database, e)
                     continue
-                if position >= self.config.ingress.warm_up_databases:
-                    continue
+                if position < self.config.ingress.warm_up_databases:
+                    self._warm_contexts.append(context)
+            self._warm_contexts_known.set()
+            # A model that may scale to zero is not woken for this: its replicas warm themselves when they start.
+            handles = {model: handle for model, handle in self._handles.items() if not self.health.may_scale_to_zero(model)}
+            for context in self._warm_contexts:
                 # Every model at once: each prefills on its own replica, so readiness waits for the slowest,
                 # not for their sum.
-                pending = {model: handle.warm_up.remote(context) for model, handle in self._handles.items()}
+                pending = {model: handle.warm_up.remote(context) for model, handle in handles.items()}
                 for model, response in pending.items():
                     try:
                         done = response.result(timeout_s=self.config.ingress.request_timeout_s)
                         logger.info("warm-up: %s", done)
                     except Exception as e:
-                        logger.warning("warm-up: model %s on %s failed: %s", model, database, e)
+                        logger.warning("warm-up: model %s on %s failed: %s", model, context.database, e)
         finally:
+            self._warm_contexts_known.set()
             self._warming.set()
+
+    async def warm_up_contexts(self) -> list[SchemaContext]:
+        """The databases every model replica prefills when it starts (called by the replicas, not over HTTP)."""
+        await asyncio.to_thread(self._warm_contexts_known.wait, self.config.ingress.request_timeout_s)
+        return list(self._warm_contexts)
 
     # ---- routing -------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ A plain class; `deployments/builder.py` turns it into a Serve deployment with
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 # How often a replica asks the catalogue which adapters still exist, and drops the ones deleted.
 ADAPTER_SYNC_PERIOD_S = 2.0
+# How long a new replica keeps asking the ingress which databases to warm (the ingress may still be starting).
+WARM_SOURCE_WAIT_S = 600.0
 
 
 class ModelServer:
@@ -41,17 +44,24 @@ class ModelServer:
         *,
         pipeline: PipelineSettings | None = None,
         catalog: Any | None = None,
+        warm_from: str | None = None,
     ) -> None:
-        """`catalog` is the AdapterCatalog deployment's handle; without it the model serves no adapters."""
+        """`catalog` is the AdapterCatalog deployment's handle; without it the model serves no adapters.
+        `warm_from` names the app's ingress deployment: the replica asks it which databases to prefill once it has
+        started, so replicas that autoscaling adds (or that restart) are as warm as the first."""
         self._config = config
         self._pipeline = pipeline or PipelineSettings()
         self._requests_served = 0
         self._telemetry = ReplicaTelemetry(config.name)
         self._warmed: dict[str, float] = {}  # database -> milliseconds its prefix took to prefill
+        self._startup: dict[str, float] = {}  # where this replica's start went: files_s, load_s, start_s
+        self._started_at = time.time()  # wall clock, so a client can tell how long the replica took to be placed
+        started = time.perf_counter()
         if engine is None:
             # Resolving may assemble or download gigabytes; keep the replica's event loop free meanwhile.
-            engine = await asyncio.to_thread(build_engine, config)
+            engine = await asyncio.to_thread(functools.partial(build_engine, config, timings=self._startup))
         await engine.start()
+        self._startup["start_s"] = time.perf_counter() - started
         self._engine = engine
         self._catalog = catalog
         self._adapters: ReplicaAdapters | None = None
@@ -64,7 +74,11 @@ class ModelServer:
                 multiplexed=serve.multiplexed(max_num_models_per_replica=config.max_adapters_per_replica),
             )
             self._adapter_sync = asyncio.get_running_loop().create_task(self._sync_adapters_forever())
-        logger.info("model %s ready (pid %d)", config.name, os.getpid())
+        logger.info("model %s ready in %.1f s (pid %d): %s", config.name, self._startup["start_s"], os.getpid(),
+                    {k: round(v, 2) for k, v in self._startup.items()})
+        self._self_warming = None
+        if warm_from is not None:
+            self._self_warming = asyncio.get_running_loop().create_task(self._warm_from_ingress(warm_from))
 
     @staticmethod
     def get_deployment_options(config: ModelConfig) -> dict[str, Any]:
@@ -169,8 +183,33 @@ class ModelServer:
                 first = False
             yield _stream_item(chunk)
 
+    async def _warm_from_ingress(self, ingress_name: str) -> None:
+        """Ask the ingress for the databases it warms at start and prefill each here. Serve routes the ingress's own
+        warm-up calls to one replica; this is how every other replica, including ones started later, gets there."""
+        from ray import serve
+
+        app = serve.get_replica_context().app_name
+        deadline = time.monotonic() + WARM_SOURCE_WAIT_S
+        while True:
+            try:
+                contexts = await serve.get_deployment_handle(ingress_name, app).warm_up_contexts.remote()
+                break
+            except Exception as e:  # the ingress not deployed or not ready yet
+                if time.monotonic() > deadline:
+                    logger.warning("warm-up: gave up asking %s which databases to warm: %s", ingress_name, e)
+                    return
+                await asyncio.sleep(2.0)
+        for context in contexts:
+            if (context.database or "") in self._warmed:  # the ingress's own call got here first
+                continue
+            try:
+                logger.info("warm-up (this replica): %s", await self.warm_up(context))
+            except Exception:
+                logger.exception("warm-up of %s on this replica failed", context.database)
+
     async def warm_up(self, context: SchemaContext) -> dict[str, Any]:
-        """Prefill the prompt prefix of questions on `context`'s database (the ingress calls it at start)."""
+        """Prefill the prompt prefix of questions on `context`'s database (at start: from the ingress, and from
+        the replica itself)."""
         if self._engine.capabilities.table_qa:  # SPACE-T: the database's rows read and indexed instead
             elapsed_ms = await table_qa.warm_up(self._engine, context)
         else:
@@ -226,6 +265,8 @@ class ModelServer:
             "pid": os.getpid(),
             "adapters": self._adapters.loaded() if self._adapters is not None else [],
             "warmed": dict(self._warmed),
+            "startup": {k: round(v, 3) for k, v in self._startup.items()},
+            "started_at": self._started_at,
         }
 
 

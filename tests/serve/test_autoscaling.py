@@ -1,10 +1,11 @@
 """Autoscaling for real: the 0.5B on llama.cpp scales out under a burst and back in after it, and a model scaled
-to zero answers its first request (and /health calls that state healthy). Replica counts come from Serve's own
-status API."""
+to zero answers its first request (and /health calls that state healthy). Replicas that autoscaling adds prefill
+the configured database's prompt prefix on their own. Replica counts come from Serve's own status API."""
 
 from __future__ import annotations
 
 import concurrent.futures
+import sqlite3
 import time
 
 import pytest
@@ -15,16 +16,22 @@ from deployments.builder import build_app
 
 APP = "autoscaling"
 BURSTY, IDLE = "bursty", "sleepy"
+DATABASE = "shop"
 PROMPT = "-- SQLite\n-- table t(id INTEGER, name TEXT)\n-- every name, sorted\nSELECT"
 
 
 @pytest.fixture(scope="module")
-def base_url(ray_serve, embedded_model_path) -> str:
+def base_url(ray_serve, embedded_model_path, tmp_path_factory) -> str:
+    database = tmp_path_factory.mktemp("autoscaling") / "shop.sqlite"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE product (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
     model = {
         "source": str(embedded_model_path), "engine": {"n_ctx": 1024, "n_threads": 1},
         "generation": {"max_tokens": 48, "temperature": 0}, "ray_actor_options": {"num_cpus": 0.5},
     }
     args = {
+        "databases": {DATABASE: {"url": f"sqlite:///{database}"}},
+        "ingress": {"warm_up_databases": 1},
         "models": [
             {**model, "name": BURSTY, "autoscaling_config": {
                 "min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 1,
@@ -52,6 +59,22 @@ def wait_for(condition, *, timeout_s: float, what: str) -> float:
     return time.monotonic() - started
 
 
+def replica_stats(model: str, *, replicas: int, timeout_s: float) -> dict[int, dict]:
+    """Each running replica's own stats, by pid, asked until `replicas` different ones have answered."""
+    handle = serve.get_deployment_handle(model, APP)
+    seen: dict[int, dict] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(seen) < replicas and time.monotonic() < deadline:
+        stats = handle.stats.remote().result(timeout_s=30)
+        seen[stats["pid"]] = stats
+    return seen
+
+
+def warmed_everywhere(model: str, replicas: int) -> bool:
+    stats = replica_stats(model, replicas=replicas, timeout_s=20)
+    return len(stats) == replicas and all(DATABASE in s["warmed"] for s in stats.values())
+
+
 def complete(base_url: str, model: str, max_tokens: int = 48) -> requests.Response:
     body = {"model": model, "prompt": PROMPT, "max_tokens": max_tokens, "temperature": 0}
     return requests.post(f"{base_url}/v1/completions", json=body, timeout=600)
@@ -71,6 +94,8 @@ def test_a_burst_adds_a_replica_and_it_goes_again_after(base_url):
         futures = [pool.submit(keep_busy) for _ in range(6)]
         scaled_after = wait_for(lambda: running(BURSTY) == 2, timeout_s=240, what="a second replica under the burst")
         assert sum(f.result() for f in futures) > 0
+    # The added replica prefilled the database's prompt prefix itself: the ingress's warm-up reached only the first.
+    wait_for(lambda: warmed_everywhere(BURSTY, 2), timeout_s=60, what="both replicas to hold the warm prefix")
     # Idle again: back to min_replicas once downscale_delay_s has passed.
     wait_for(lambda: running(BURSTY) == 1, timeout_s=120, what="the extra replica to go after the burst")
     assert scaled_after < 240
@@ -88,3 +113,9 @@ def test_a_model_scaled_to_zero_is_healthy_and_answers_its_first_request(base_ur
     assert response.status_code == 200, response.text  # queued while a replica starts, not refused
     assert response.json()["choices"][0]["text"].strip()
     assert running(IDLE) == 1 and time.monotonic() - started < 300
+    # Never woken by the ingress's warm-up, it warmed itself once it started; and it says where its start went.
+    wait_for(lambda: warmed_everywhere(IDLE, 1), timeout_s=60, what="the woken replica to hold the warm prefix")
+    (stats,) = replica_stats(IDLE, replicas=1, timeout_s=10).values()
+    assert set(stats["startup"]) == {"files_s", "load_s", "start_s"}
+    assert 0 < stats["startup"]["load_s"] <= stats["startup"]["start_s"]
+    assert stats["warmed"][DATABASE] > 0

@@ -5,18 +5,12 @@ worker, and only requests in flight at the kill may fail. Bounded: every wait ha
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import threading
-import time
-
 import pytest
-import requests
 import yaml
 
-from tests.conftest import EMBEDDED_DEFAULT, free_port, wait_until_healthy
-from tests.ray_nodes import BIN, add_worker, start_head, stop_nodes
+from cluster.failover import kill_replica_under_load
+from cluster.local_nodes import add_worker, free_port, replica_actor, serve_cli, start_head, stop_nodes
+from tests.conftest import EMBEDDED_DEFAULT, wait_until_healthy
 
 MODEL = EMBEDDED_DEFAULT
 
@@ -51,32 +45,6 @@ def cluster(tmp_path_factory, embedded_model_path):
         stop_nodes(nodes)
 
 
-def serve_cli(nodes, *arguments: str) -> str:
-    """`serve <command> -a <dashboard>`; the head's agent takes a moment to come up after `ray start`."""
-    deadline = time.monotonic() + 120
-    while True:
-        done = subprocess.run(
-            [str(BIN / "serve"), arguments[0], "-a", nodes.dashboard, *arguments[1:]],
-            env=nodes.env, capture_output=True, text=True, timeout=300, cwd=os.getcwd(),
-        )
-        if done.returncode == 0 or time.monotonic() > deadline:
-            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-            return done.stdout
-        time.sleep(3)
-
-
-def replica_pid(nodes) -> tuple[int, str]:
-    """The model replica's pid and node, from Ray's state API on the head."""
-    import ray
-    from ray.util.state import list_actors
-
-    ray.init(address=nodes.address, namespace="multi-node-test", ignore_reinit_error=True)
-    alive = list_actors(address=nodes.dashboard, filters=[("state", "=", "ALIVE")], detail=True)
-    actors = [a for a in alive if f"{MODEL}" in (a.name or "")]
-    assert len(actors) == 1, [a.name for a in actors]
-    return actors[0].pid, actors[0].node_id
-
-
 def test_serve_status_then_a_killed_replica_is_replaced_with_only_in_flight_requests_lost(cluster):
     import ray
 
@@ -85,45 +53,17 @@ def test_serve_status_then_a_killed_replica_is_replaced_with_only_in_flight_requ
     deployments = status["applications"]["text2sql"]["deployments"]
     assert deployments[MODEL]["status"] == "HEALTHY" and deployments[MODEL]["replica_states"] == {"RUNNING": 1}
 
-    pid, node_id = replica_pid(nodes)
+    ray.init(address=nodes.address, namespace="multi-node-test", ignore_reinit_error=True)
+    pid, node_id = replica_actor(nodes, MODEL)
     head_node = next(n for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) == 0)
     assert node_id != head_node["NodeID"], "the replica must run on the worker: the head has no CPUs"
 
-    results: list[tuple[float, int, float]] = []  # (sent, status, answered)
-    stop = threading.Event()
-
-    def steady_client() -> None:
-        body = {"model": MODEL, "prompt": "SELECT", "max_tokens": 2, "temperature": 0}
-        while not stop.is_set():
-            sent = time.monotonic()
-            try:
-                code = requests.post(f"{base_url}/v1/completions", json=body, timeout=120).status_code
-            except requests.RequestException:
-                code = 0
-            results.append((sent, code, time.monotonic()))
-            time.sleep(max(0.0, 0.5 - (time.monotonic() - sent)))  # about 2 requests a second
-
-    client = threading.Thread(target=steady_client, daemon=True)
-    client.start()
-    try:
-        time.sleep(5)
-        killed_at = time.monotonic()
-        os.kill(pid, signal.SIGKILL)
-        deadline = killed_at + 240
-        while not any(sent > killed_at and code == 200 for sent, code, _ in results):
-            assert time.monotonic() < deadline, "no request was answered within 240 s of the kill"
-            time.sleep(0.5)
-        # Until the first request sent after the kill is answered (it waits for the new replica).
-        recovered_s = min(done for sent, code, done in results if sent > killed_at and code == 200) - killed_at
-        time.sleep(5)
-    finally:
-        stop.set()
-        client.join(timeout=150)
-    failed = [(round(sent - killed_at, 1), code) for sent, code, _ in results if code != 200]
-    print(f"\nreplica killed: {len(failed)} of {len(results)} requests failed, answered again after {recovered_s:.1f} s")
+    failover = kill_replica_under_load(base_url, MODEL, pid, limit_s=240)
+    print(f"\nreplica killed: {failover.failed} of {failover.requests} requests failed, "
+          f"answered again after {failover.recovered_s:.1f} s")
     # One request at a time: the one in flight at the kill fails, and those the router sent before it heard of
     # the death; every later one waits for the new replica instead of failing.
-    assert len(failed) <= 3 and all(after < 10 for after, _ in failed), failed
-    new_pid, new_node = replica_pid(nodes)
+    assert failover.failed <= 3 and all(after < 10 for after in failover.failed_after_kill_s), failover
+    assert failover.requests > failover.failed
+    new_pid, new_node = replica_actor(nodes, MODEL)
     assert new_pid != pid and new_node != head_node["NodeID"]
-    assert results[-1][1] == 200

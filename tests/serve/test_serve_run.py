@@ -1,5 +1,6 @@
 """`serve run serve_config.yaml` as a user runs it: a subprocess that answers /health and requests,
-then stops cleanly on SIGINT. It serves both embedded models, so this also covers the 1.5B."""
+then stops cleanly on SIGINT. It serves both embedded models, so this also covers the 1.5B, and the shipped LoRA
+adapter (qwen2.5-coder-0.5b:spider), converted to a GGUF LoRA on its first request."""
 
 from __future__ import annotations
 
@@ -68,6 +69,16 @@ def test_serve_run_answers_and_stops_cleanly(serve_run):
     assert named["model"] == "qwen2.5-coder-0.5b"
     assert named["success"] is True
     assert "avg(salary)" in named["sql"].lower().replace(" ", "")
+
+    models = {m["id"]: m for m in requests.get(f"{base_url}/v1/models", timeout=30).json()["data"]}
+    assert models["qwen2.5-coder-0.5b:spider"]["parent"] == "qwen2.5-coder-0.5b"
+    adapted = requests.post(
+        f"{base_url}/v1/sql/generate",
+        json={"question": "How many employees are there?", "schema": SCHEMA, "model": "qwen2.5-coder-0.5b:spider"},
+        timeout=180,
+    ).json()
+    assert adapted["model"] == "qwen2.5-coder-0.5b:spider", adapted
+    assert adapted["success"] is True and "count(" in adapted["sql"].lower(), adapted
 
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=90) == 0, log_path.read_text()[-4000:]

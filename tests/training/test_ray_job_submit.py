@@ -17,9 +17,9 @@ import yaml
 pytest.importorskip("trl")
 pytest.importorskip("ray.train")
 
+from cluster.local_nodes import BIN, start_head, stop_nodes  # noqa: E402
 from deployments.builder import build_app  # noqa: E402
 from tests.conftest import EMBEDDED_DEFAULT, free_port, wait_until_healthy  # noqa: E402
-from tests.ray_nodes import BIN, start_head, stop_nodes  # noqa: E402
 from tests.training.tiny_model import build_tiny_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]

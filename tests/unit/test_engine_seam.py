@@ -48,6 +48,19 @@ def test_every_backend_has_an_engine_and_nothing_else_does() -> None:
         engine_builder("tensorrt")
 
 
+def test_building_an_engine_says_where_its_time_went(tmp_path: Path) -> None:
+    """A replica reports its start split into finding the model files and loading them (the cold-start table)."""
+    from deployments.engines.registry import build_engine
+
+    weights = tmp_path / "m.gguf"
+    weights.write_bytes(b"GGUF")
+    config = parse_app_config({"models": [{**MODEL, "source": str(weights)}]}).models[0]
+    timings: dict[str, float] = {}
+    engine = build_engine(config, timings=timings)
+    assert engine.capabilities.adapters  # the llama.cpp engine, built but not started (no weights read yet)
+    assert set(timings) == {"files_s", "load_s"} and all(t >= 0 for t in timings.values())
+
+
 def test_llama_cpp_declares_its_capabilities(tmp_path: Path) -> None:
     from deployments.engines.llama_cpp import build
 

@@ -72,6 +72,14 @@ def test_a_model_scaled_to_zero_is_not_an_error():
     assert not strict.report().ready
 
 
+def test_whether_a_model_may_scale_to_zero_is_its_config_not_its_state():
+    """The ingress's warm-up skips such a model even while it runs: waking one only to warm it would be waste."""
+    health = monitor({"a": ("HEALTHY", 1), "z": ("HEALTHY", 1)}, scales_to_zero={"z": True})
+    health.check()
+    assert health.may_scale_to_zero("z") and not health.scaled_to_zero("z")
+    assert not health.may_scale_to_zero("a") and not health.may_scale_to_zero("unknown")
+
+
 def test_warming_up_keeps_it_unready_after_the_models_are():
     health = monitor({"a": ("HEALTHY", 1)})
     health.check()

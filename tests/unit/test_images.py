@@ -420,19 +420,22 @@ def test_hadolint_fails_a_warning():
 
 
 def dockerignored(path: str) -> bool:
-    """Whether .dockerignore leaves `path` out (fnmatch's * also crosses `/`: errs on the side of ignoring)."""
-    patterns = [
-        line.strip().rstrip("/")
-        for line in (REPO / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith(("#", "!"))
-    ]
+    """Whether .dockerignore leaves `path` out: the last pattern that matches it or a directory above it decides,
+    and a `!` pattern takes it back in (fnmatch's * also crosses `/`: errs on the side of ignoring)."""
     parts = path.strip("/").split("/")
     prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    return any(
-        fnmatch.fnmatch(prefix, pattern) or (pattern.startswith("**/") and fnmatch.fnmatch(part, pattern[3:]))
-        for pattern in patterns
-        for prefix, part in zip(prefixes, parts, strict=True)
-    )
+    ignored = False
+    for line in (REPO / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        pattern = line.removeprefix("!").rstrip("/")
+        if any(
+            fnmatch.fnmatch(prefix, pattern) or (pattern.startswith("**/") and fnmatch.fnmatch(part, pattern[3:]))
+            for prefix, part in zip(prefixes, parts, strict=True)
+        ):
+            ignored = not line.startswith("!")
+    return ignored
 
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
@@ -452,6 +455,9 @@ def test_the_build_context_leaves_out_the_large_and_local():
         "data/chinook.sqlite",
         "deployments/ui/node_modules",
         "text2sql/__pycache__",
+        "adapters/trained-here/adapter_model.safetensors",
+        "adapters/spider-qwen0.5b/adapter.gguf",
     ):
         assert dockerignored(path), path
     assert not dockerignored("deployments/ui/dist/index.html")
+    assert not dockerignored("adapters/spider-qwen0.5b/adapter_model.safetensors")  # serve_config.yaml's adapter

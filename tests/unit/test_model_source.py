@@ -34,6 +34,23 @@ def test_missing_local_path():
         resolve_model_path(parse_model_source("/nowhere/model.gguf"))
 
 
+def test_a_relative_path_is_found_wherever_the_app_was_started(monkeypatch, tmp_path):
+    """Ray starts replicas in a directory of its own; the shipped adapter's relative path must still resolve."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    (home / "adapters" / "mine").mkdir(parents=True)
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("TEXT2SQL_HOME", str(home))
+    assert resolve_model_path(parse_model_source("adapters/mine")) == (home / "adapters" / "mine").resolve()
+    # Without TEXT2SQL_HOME, from any directory: the checkout's own adapters/ (serve_config.yaml's adapter).
+    monkeypatch.delenv("TEXT2SQL_HOME")
+    shipped = resolve_model_path(parse_model_source("adapters/spider-qwen0.5b"))
+    assert (shipped / "adapter_config.json").exists()
+    with pytest.raises(ModelSourceError, match="looked for") as info:
+        resolve_model_path(parse_model_source("adapters/nowhere"))
+    assert str(elsewhere / "adapters" / "nowhere") in str(info.value)
+
+
 def test_hugging_face_offline_says_what_to_download_and_where(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # this machine has no route to the hub anyway
     source = parse_model_source("hf:Qwen/Qwen2.5-Coder-7B-Instruct-GGUF/qwen2.5-coder-7b-instruct-q4_k_m.gguf")

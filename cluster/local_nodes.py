@@ -1,6 +1,7 @@
-"""Ray nodes started as a user starts them, `ray start`, each in a session of its own so that a test stops its own
-nodes by process group (`ray stop` would stop every Ray on the machine: a benchmark's, a developer's). Every
-port is a free one: Redis holds 6379 on these machines, and another Ray may hold Ray's defaults."""
+"""A Ray cluster of several nodes on one machine, started as a user starts one (`ray start`), for the tests and the
+failover benchmark. Each node runs in a session of its own, so its starter stops its own nodes by process group
+(`ray stop` would stop every Ray on the machine: a benchmark's, a developer's). Every port is a free one: Redis
+holds 6379 on these machines, and another Ray may hold Ray's defaults."""
 
 from __future__ import annotations
 
@@ -8,15 +9,20 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import free_port
-
 BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @dataclass
@@ -44,7 +50,8 @@ def _ray_start(arguments: list[str], env: dict[str, str]) -> int:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
     output, _ = starter.communicate(timeout=180)
-    assert starter.returncode == 0, output.decode()[-2000:]
+    if starter.returncode != 0:
+        raise RuntimeError(f"ray start failed: {output.decode()[-2000:]}")
     return starter.pid
 
 
@@ -87,3 +94,29 @@ def stop_process_group(pgid: int, *, grace_s: float = 15) -> None:
         time.sleep(0.5)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def serve_cli(nodes: RayNodes, *arguments: str) -> str:
+    """`serve <command> -a <dashboard>`; the head's agent takes a moment to come up after `ray start`."""
+    deadline = time.monotonic() + 120
+    while True:
+        done = subprocess.run(
+            [str(BIN / "serve"), arguments[0], "-a", nodes.dashboard, *arguments[1:]],
+            env=nodes.env, capture_output=True, text=True, timeout=300, cwd=os.getcwd(),
+        )
+        if done.returncode == 0:
+            return done.stdout
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"serve {arguments[0]} failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+        time.sleep(3)
+
+
+def replica_actor(nodes: RayNodes, deployment: str) -> tuple[int, str]:
+    """(pid, node id) of `deployment`'s one live replica, from Ray's state API on the head."""
+    from ray.util.state import list_actors
+
+    alive = list_actors(address=nodes.dashboard, filters=[("state", "=", "ALIVE")], detail=True)
+    actors = [a for a in alive if deployment in (a.name or "")]  # Serve names replica actors after the deployment
+    if len(actors) != 1:
+        raise RuntimeError(f"expected one replica of {deployment}, found {[a.name for a in actors]}")
+    return actors[0].pid, actors[0].node_id
