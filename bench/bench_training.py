@@ -64,6 +64,12 @@ def accuracy_pairs(summary: dict, accuracy_file: Path) -> list[dict]:
     return sorted(pairs, key=lambda p: p["suite"])
 
 
+def _how_asked(base: dict, adapted: dict) -> str:
+    if base.get("finished_at") == adapted.get("finished_at"):
+        return "in turn"
+    return f"separately (base {str(base.get('finished_at'))[:10]}, adapter {str(adapted.get('finished_at'))[:10]})"
+
+
 def _number(value, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
@@ -83,16 +89,18 @@ def render(summary: dict, pairs: list[dict]) -> str:
     ]
     if pairs:
         lines += [
-            "", "Base against adapter, the same questions asked of both in turn (each suite by its own rule):", "",
-            "| suite (questions) | base | adapter | change (points) | median latency base / adapter |",
-            "|---|---|---|---|---|",
+            "", "Base against adapter over the same questions (each suite by its own rule); *asked* says whether the "
+            "two took turns question by question in one run, or ran separately (at temperature 0 with the same "
+            "seed, so only the latencies are less comparable):", "",
+            "| suite (questions) | base | adapter | change (points) | median latency base / adapter | asked |",
+            "|---|---|---|---|---|---|",
         ]
         for pair in pairs:
             base, adapted = pair["base"], pair["adapter"]
             lines.append(
                 f"| {pair['suite']} ({pair['questions']}) | {100 * base['accuracy']:.1f}% | {100 * adapted['accuracy']:.1f}% | "
                 f"{100 * (adapted['accuracy'] - base['accuracy']):+.1f} | {base['median_latency_ms'] / 1000:.2f} s / "
-                f"{adapted['median_latency_ms'] / 1000:.2f} s |"
+                f"{adapted['median_latency_ms'] / 1000:.2f} s | {_how_asked(base, adapted)} |"
             )
     else:
         lines += ["", "No accuracy runs of the adapter yet (bench_accuracy --adapter ... --variants default adapter)."]
