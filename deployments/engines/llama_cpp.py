@@ -68,6 +68,7 @@ def build(config: ModelConfig, model_path: Path) -> LlamaCppEngine:
         tensor_split=settings.tensor_split,
         generation_timeout_s=config.generation_timeout_s,
         prompt_cache_mb=settings.prompt_cache_mb,
+        prompt_store_mb=settings.prompt_store_mb,
     )
 
 
@@ -87,9 +88,15 @@ class LlamaCppEngine(Engine):
         generation_timeout_s: float | None = None,
         adapter_cache_dir: Path | None = None,
         prompt_cache_mb: int = 0,
+        prompt_store_mb: int = 0,
+        prompt_store_root: Path | None = None,
     ) -> None:
+        """`prompt_store_mb` > 0 keeps new prompt prefixes on disk too, under `prompt_store_root` (default: the
+        model cache's prefixes/ folder), for replicas that start later; it needs `prompt_cache_mb` > 0."""
         self._model_path = model_path
         self._prompt_cache_mb = prompt_cache_mb
+        self._prompt_store_mb = prompt_store_mb
+        self._prompt_store_root = prompt_store_root
         self._adapter_cache_dir = adapter_cache_dir  # None: the model cache's lora/ folder
         self._generation_timeout_s = generation_timeout_s
         threads = n_threads or max(1, os.cpu_count() or 1)
@@ -130,7 +137,21 @@ class LlamaCppEngine(Engine):
         if self._prompt_cache_mb > 0:
             from deployments.engines.llama_cpp_prefixes import PrefixCache
 
-            self._llama.set_cache(PrefixCache(capacity_bytes=self._prompt_cache_mb << 20))
+            self._llama.set_cache(PrefixCache(self._prompt_cache_mb << 20, store=self._prompt_store()))
+
+    def _prompt_store(self) -> Any | None:
+        if self._prompt_store_mb <= 0:
+            return None
+        from deployments.embedded_models import model_cache_dir
+        from deployments.engines.llama_cpp_prefix_store import PrefixStore, store_directory
+
+        root = self._prompt_store_root or model_cache_dir() / "prefixes"
+        directory = store_directory(root, self._model_path, n_ctx=self._options["n_ctx"], n_batch=self._options["n_batch"])
+        try:
+            return PrefixStore(directory, self._prompt_store_mb << 20)
+        except OSError as e:  # a read-only cache directory: serve without the disk tier
+            logger.warning("prompt prefixes stay in RAM only: %s is not usable: %s", directory, e)
+            return None
 
     @property
     def adapters(self) -> list[str]:

@@ -84,4 +84,4 @@ class LlamaLoras:
         if cache is None:
             return
         self._prompt_caches[previous] = cache
-        self._llama.cache = self._prompt_caches.get(name) or type(cache)(capacity_bytes=cache.capacity_bytes)
+        self._llama.cache = self._prompt_caches.get(name) or cache.empty_like()

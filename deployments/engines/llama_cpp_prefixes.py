@@ -10,16 +10,21 @@ generation re-evaluates the prompt's last token anyway, which gives the logits b
 
 `PrefixCache` is llama-cpp-python's RAM cache (LRU, bounded in bytes) that also drops the entries a new one
 supersedes: the previous questions on the same schema, so a few databases fit rather than many copies of one.
+With a `PrefixStore` (llama_cpp_prefix_store.py) behind it, new prefixes also go to disk, and a prefix missing from
+RAM, or shorter there, is read back from disk: a replica that just started finds the schemas others have read.
 """
 
 from __future__ import annotations
 
+import copy
 import ctypes
+import logging
 from typing import Any
 
 import numpy as np
 from llama_cpp import LlamaRAMCache, LlamaState
 
+logger = logging.getLogger(__name__)
 SEQUENCE = 0
 # An older entry sharing this share of its tokens with a new one is the same prompt prefix: the new one replaces it.
 SUPERSEDED_SHARE = 0.75
@@ -53,22 +58,55 @@ def load_sequence_state(llama: Any, state: LlamaState) -> None:
         raise RuntimeError("llama.cpp could not restore the sequence state")
     llama.input_ids = state.input_ids.copy()
     llama.n_tokens = state.n_tokens
-    llama._seed = state.seed
+    if state.seed is not None:  # states from the disk store carry none: not another process's sampling seed
+        llama._seed = state.seed
 
 
 class PrefixCache(LlamaRAMCache):
-    """LRU of sequence states, at most `capacity_bytes`; a new state replaces those it supersedes."""
+    """LRU of sequence states, at most `capacity_bytes`; a new state replaces those it supersedes. `store`, when
+    given, is the disk tier behind it."""
+
+    def __init__(self, capacity_bytes: int, store: Any | None = None) -> None:
+        super().__init__(capacity_bytes)
+        self.store = store
+
+    def __getitem__(self, key: Any) -> LlamaState:
+        tokens = tuple(key)
+        if self.store is not None:
+            in_ram = self._find_longest_prefix_key(tokens)
+            found = self.store.longest_prefix(tokens, longer_than=common_prefix(in_ram, tokens) if in_ram else 0)
+            if found is not None:
+                stored_tokens, state = found
+                LlamaRAMCache.__setitem__(self, stored_tokens, state)  # into RAM as it is, not offered back
+                return state
+        return super().__getitem__(tokens)
 
     def __setitem__(self, key: Any, value: LlamaState) -> None:
         new = tuple(key)
         for old in list(self.cache_state):
-            shared = _common_prefix(old, new)
+            shared = common_prefix(old, new)
             if old != new and shared >= SUPERSEDED_SHARE * len(old):
                 del self.cache_state[old]
         super().__setitem__(new, value)
+        if self.store is not None:
+            try:
+                self.store.offer(new, _without_seed(value))
+            except Exception:  # a full or read-only disk costs the next replica a prefill, never this answer
+                logger.exception("could not store a prompt prefix in %s", self.store.directory)
+
+    def empty_like(self) -> PrefixCache:
+        """A cache of the same size without the disk tier (for an adapter: its states differ from the base's)."""
+        return PrefixCache(self.capacity_bytes)
 
 
-def _common_prefix(a: tuple, b: tuple) -> int:
+def _without_seed(state: LlamaState) -> LlamaState:
+    """The state as another process should restore it: its KV cells and tokens, not this process's seed."""
+    shared = copy.copy(state)
+    shared.seed = None
+    return shared
+
+
+def common_prefix(a: tuple, b: tuple) -> int:
     length = min(len(a), len(b))
     if length == 0:
         return 0

@@ -25,6 +25,13 @@ class LlamaCppSettings(StrictModel):
         "asked about before restores its schema's state instead of reading it again. Per adapter in use; 0 keeps "
         "only the prompt evaluated last.",
     )
+    prompt_store_mb: NonNegativeInt = Field(
+        default=1024,
+        description="Disk (under the model cache's prefixes/ folder) for the schemas' prompt prefixes, shared by the "
+        "replicas of a node: a replica that starts later (scale from zero, a restart, autoscaling) restores a "
+        "schema another has read instead of reading it again. Each schema is written once; the base model's only. "
+        "0 keeps them in RAM alone.",
+    )
     chat_format: str | None = Field(
         default=None, description="llama-cpp-python chat format; None uses the template inside the GGUF."
     )

@@ -71,3 +71,35 @@ def test_an_earlier_schema_is_restored_not_read_again_and_answers_the_same(embed
     assert plain._llama.cache is None
     reference = asyncio.run(plain.generate(request("school", "How many rows are in school_4?")))
     assert again.text == reference.text, (again.text, reference.text)
+
+
+def test_a_new_engine_restores_a_schema_another_read_from_the_disk_store(embedded_model_path, tmp_path):
+    """A replica that starts later (scale from zero, a restart) finds the schema's state on disk: it reads only the
+    new question, and answers as an engine that read everything."""
+    first = LlamaCppEngine(embedded_model_path, n_ctx=2048, n_threads=2, prompt_cache_mb=256, prompt_store_mb=256,
+                           prompt_store_root=tmp_path)
+    asyncio.run(first.start())
+    asyncio.run(first.generate(request("shop", "How many rows are in shop_1?")))
+    asyncio.run(first.generate(request("shop", "What is the total amount in shop_3?")))  # the same schema: not rewritten
+    store = first._llama.cache.store
+    assert len(store) == 1 and store.directory.parent == tmp_path
+
+    later = LlamaCppEngine(embedded_model_path, n_ctx=2048, n_threads=2, prompt_cache_mb=256, prompt_store_mb=256,
+                           prompt_store_root=tmp_path)
+    asyncio.run(later.start())
+    counts = counting_evaluated_tokens(later)
+    answer = asyncio.run(later.generate(request("shop", "List the names in shop_2.")))
+    assert answer.prompt_tokens > 300 and sum(counts) < answer.prompt_tokens * 0.2, (sum(counts), answer.prompt_tokens)
+
+    plain = engine(embedded_model_path, prompt_cache_mb=0)
+    reference = asyncio.run(plain.generate(request("shop", "List the names in shop_2.")))
+    assert answer.text == reference.text, (answer.text, reference.text)
+
+
+def test_another_context_layout_gets_a_store_of_its_own(embedded_model_path, tmp_path):
+    from deployments.engines.llama_cpp_prefix_store import store_directory
+
+    small = store_directory(tmp_path, embedded_model_path, n_ctx=2048, n_batch=512)
+    assert small == store_directory(tmp_path, embedded_model_path, n_ctx=2048, n_batch=512)
+    assert small != store_directory(tmp_path, embedded_model_path, n_ctx=4096, n_batch=512)
+    assert small != store_directory(tmp_path, embedded_model_path, n_ctx=2048, n_batch=256)
