@@ -6,8 +6,8 @@ loading the weights, prefilling the database's schema, answering).
 
 Each start is a fresh Ray (two CPUs) and app with the model files already cached, the 0.5B on one llama.cpp thread
 and one CPU per replica, asked about the bundled Chinook database with the shipped warm start
-(`ingress.warm_up_databases: 1`). The three settings take turns (1 replica, 2 replicas, scale to zero, 1
-replica, ...) because the machine is noisy; the table reports medians. Writes bench/results/replica-start.json and
+(`ingress.warm_up_databases: 1`). The settings take turns (1 replica, 2 replicas, scale to zero with and without
+the disk store of prompt prefixes, 1 replica, ...) because the machine is noisy; the table reports medians. Writes bench/results/replica-start.json and
 the `replica-start` section of BENCHMARKS.md.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import statistics
 import time
 
@@ -24,7 +25,7 @@ from ray import serve
 
 from bench.report import publish
 from bench.serve_app import start_app, stop_bench_app
-from deployments.embedded_models import ensure_embedded_model
+from deployments.embedded_models import ensure_embedded_model, model_cache_dir
 
 logger = logging.getLogger("bench_replica_start")
 MODEL = "qwen2.5-coder-0.5b"
@@ -35,7 +36,8 @@ QUESTIONS = (
     "Which customers live in Canada?",
     "What is the total of all invoices?",
 )
-SETTINGS = ("1 replica", "2 replicas", "scaled to zero")
+SETTINGS = ("1 replica, empty disk store", "1 replica", "2 replicas", "scaled to zero", "scaled to zero, no disk store")
+ZERO = ("scaled to zero", "scaled to zero, no disk store")
 
 
 def app_args(setting: str) -> dict:
@@ -44,7 +46,9 @@ def app_args(setting: str) -> dict:
         "engine": {"n_ctx": 4096, "n_threads": 1}, "generation": {"temperature": 0.0, "max_tokens": 256},
         "ray_actor_options": {"num_cpus": 1}, "max_ongoing_requests": 4,
     }  # fmt: skip
-    if setting == "scaled to zero":
+    if setting.endswith("no disk store"):
+        model["engine"]["prompt_store_mb"] = 0  # the schema's state kept in RAM only: a new replica reads it again
+    if setting in ZERO:
         # Stays up once woken (a long downscale delay), so its stats can be read after the first answer.
         model["autoscaling_config"] = {
             "min_replicas": 0, "initial_replicas": 0, "max_replicas": 1, "target_ongoing_requests": 1,
@@ -52,11 +56,20 @@ def app_args(setting: str) -> dict:
         }  # fmt: skip
     else:
         model["num_replicas"] = 2 if setting == "2 replicas" else 1
+    if setting.endswith("empty disk store"):
+        forget_stored_prefixes()
     return {
         "databases": {"chinook": {"url": "builtin:chinook", "max_rows": 1000, "timeout_s": 10}},
         "ingress": {"num_cpus": 0, "warm_up_databases": 1, "request_timeout_s": 900},
         "models": [model],
     }
+
+
+def forget_stored_prefixes() -> None:
+    """Empty the 0.5B's disk store of prompt prefixes, as on a machine where it never ran (a cache: safe to drop)."""
+    root = model_cache_dir() / "prefixes"
+    for directory in root.glob(f"{ensure_embedded_model(MODEL).stem}-*"):
+        shutil.rmtree(directory)
 
 
 def replica_stats(replicas: int, timeout_s: float = 120) -> list[dict]:
@@ -97,7 +110,7 @@ def one_start(setting: str, port: int) -> dict:
         }
         replicas = replica_stats(2 if setting == "2 replicas" else 1)
         run["replicas_warm"] = sum("chinook" in s["warmed"] for s in replicas)
-        if setting == "scaled to zero":
+        if setting in ZERO:
             (stats,) = replicas
             startup, prefill_s = stats["startup"], stats["warmed"].get("chinook", 0.0) / 1000
             run.update(
@@ -117,7 +130,9 @@ def render(result: dict) -> str:
     lines = [
         f"The 0.5B on one llama.cpp thread and one CPU per replica, Chinook, the shipped warm start; a fresh Ray and "
         f"app per start, the settings taking turns, {result['repeats']} starts each; medians. *Until /health 200* "
-        "counts from starting Ray and Serve (what `serve run` does). *Later questions* are the next "
+        "counts from starting Ray and Serve (what `serve run` does); *empty disk store* is a machine's first start, "
+        "where the warm-up reads Chinook's schema; later starts restore it from the disk store. *Later questions* "
+        "are the next "
         f"{len(QUESTIONS) - 1} questions. *Replicas warm* counts the replicas holding Chinook's prefix afterwards: the "
         "ingress's warm-up reaches one, every replica warms itself when it starts.",
         "",
@@ -130,15 +145,22 @@ def render(result: dict) -> str:
             f"| {setting} | {row['ready_s']:.1f} s | {row['first_answer_s']:.1f} s | {row['first_s']:.2f} s | "
             f"{row['later_median_s']:.2f} s | {row['replicas_warm']:.0f} |"
         )
-    zero = rows["scaled to zero"]
     lines += [
         "",
-        "The first question to a model scaled to zero, split (medians of each part, so they need not add up exactly):",
+        "The first question to a model scaled to zero, split (medians of each part, so they need not add up exactly). "
+        "With the disk store (`engine.prompt_store_mb`, the default), the woken replica restores Chinook's schema "
+        "state that an earlier replica wrote; without it, it reads the schema again:",
         "",
-        "| first question | placing the replica | model files | loading the weights | prefilling Chinook's schema | answering |",
-        "|---|---|---|---|---|---|",
-        f"| {zero['first_s']:.2f} s | {zero['placing_s']:.2f} s | {zero['files_s']:.2f} s | {zero['load_s']:.2f} s | "
-        f"{zero['prefill_s']:.2f} s | {zero['answering_s']:.2f} s |",
+        "| setting | first question | placing the replica | model files | loading the weights | Chinook's schema (prefill or restore) | answering |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for setting in ZERO:
+        zero = rows[setting]
+        lines.append(
+            f"| {setting} | {zero['first_s']:.2f} s | {zero['placing_s']:.2f} s | {zero['files_s']:.2f} s | "
+            f"{zero['load_s']:.2f} s | {zero['prefill_s']:.2f} s | {zero['answering_s']:.2f} s |"
+        )
+    lines += [
         "",
         "*Model files* is finding the cached GGUF (assembling it from its PyPI parts on a machine that never did); "
         "*placing* is from the question's arrival until Serve started the replica's actor.",

@@ -34,7 +34,10 @@ def base_url(ray_serve, embedded_model_path, tmp_path_factory) -> str:
         },
         "pipeline": {"example_store": str(store)},
         "models": [{
-            "name": EMBEDDED_DEFAULT, "source": str(embedded_model_path), "engine": {"n_ctx": 4096, "n_threads": 1},
+            # No disk store of prompt prefixes: the warm-up must read the schema here, not restore what an earlier
+            # run stored (tests/engines/test_llama_cpp_prefixes.py covers the store).
+            "name": EMBEDDED_DEFAULT, "source": str(embedded_model_path),
+            "engine": {"n_ctx": 4096, "n_threads": 1, "prompt_store_mb": 0},
             "generation": {"max_tokens": 128, "seed": 7}, "ray_actor_options": {"num_cpus": 1},
         }],
     }
