@@ -15,7 +15,6 @@ import copy
 import json
 import logging
 import os
-import statistics
 import time
 
 import requests
@@ -24,6 +23,7 @@ import yaml
 from bench.paths import REPO_ROOT, RESULTS_DIR
 from bench.report import update_benchmarks_section
 from bench.serve_app import start_app, stop_bench_app
+from bench.turns import in_turns, medians
 
 logger = logging.getLogger("bench_cold_start")
 QUESTIONS = ("How many artists are there?", "How many tracks are longer than five minutes?")
@@ -82,16 +82,8 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    runs: dict[str, list[dict]] = {name: [] for name in SETTINGS}
-    for repeat in range(args.repeats):
-        for name, databases in SETTINGS.items():
-            run = one_start(databases, args.port)
-            logger.info("repeat %d, %s: %s", repeat, name, run)
-            runs[name].append(run)
-    summary = {
-        name: {key: statistics.median(r[key] for r in results) for key in ("ready_s", "first_s", "second_s")}
-        for name, results in runs.items()
-    }
+    runs = in_turns(SETTINGS, args.repeats, lambda name: one_start(SETTINGS[name], args.port))
+    summary = medians(runs)
     result = {"repeats": args.repeats, "runs": runs, "summary": summary, "finished_at": time.strftime("%Y-%m-%d %H:%M:%S")}
     (RESULTS_DIR / "cold_start.json").write_text(json.dumps(result, indent=2) + "\n")
     update_benchmarks_section("cold-start", render(result))

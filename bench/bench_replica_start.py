@@ -25,6 +25,7 @@ from ray import serve
 
 from bench.report import publish
 from bench.serve_app import start_app, stop_bench_app
+from bench.turns import in_turns, medians
 from deployments.embedded_models import ensure_embedded_model, model_cache_dir
 
 logger = logging.getLogger("bench_replica_start")
@@ -175,16 +176,8 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    runs: dict[str, list[dict]] = {setting: [] for setting in SETTINGS}
-    for repeat in range(args.repeats):
-        for setting in SETTINGS:
-            run = one_start(setting, args.port)
-            logger.info("repeat %d, %s: %s", repeat, setting, run)
-            runs[setting].append(run)
-    summary = {
-        setting: {key: statistics.median(r[key] for r in results) for key in results[0]}
-        for setting, results in runs.items()
-    }
+    runs = in_turns(SETTINGS, args.repeats, lambda setting: one_start(setting, args.port))
+    summary = medians(runs)
     result = {"repeats": args.repeats, "runs": runs, "summary": summary, "finished_at": time.strftime("%Y-%m-%d %H:%M:%S")}
     publish("replica-start", result, render(result))
     return 0
