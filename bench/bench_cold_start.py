@@ -59,7 +59,9 @@ def render(result: dict) -> str:
     lines = [
         f"The app of `serve_config.yaml` (both models, one llama.cpp thread each, Chinook), started {result['repeats']} "
         "times per setting, the settings taking turns; medians. `prefill` is the shipped default "
-        "(`ingress.warm_up_databases: 1`): each model prefills Chinook's prompt prefix before /health turns 200.",
+        "(`ingress.warm_up_databases: 1`): each model prefills Chinook's prompt prefix before /health turns 200, "
+        "restoring it from the disk store of prompt prefixes (`engine.prompt_store_mb`) when an earlier start wrote "
+        "it, as here; with `none`, the first question restores it from there instead.",
         "",
         "| warm start | until /health 200 | first question | second question |",
         "|---|---|---|---|",
