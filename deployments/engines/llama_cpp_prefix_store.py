@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from deployments.engines.llama_cpp_prefixes import SUPERSEDED_SHARE, common_prefix
+from deployments.engines.llama_cpp_prefixes import common_prefix, same_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +53,8 @@ class PrefixStore:
 
     def offer(self, tokens: tuple[int, ...], state: Any) -> bool:
         """Store `state` unless a stored one already holds most of its prefix; whether it was stored."""
-        for key in self._cache.iterkeys():
-            if common_prefix(key, tokens) >= SUPERSEDED_SHARE * len(key):
-                return False
+        if any(same_prefix(key, tokens) for key in self._cache.iterkeys()):
+            return False
         self._cache.set(tokens, state)
         logger.info("prompt prefix of %d tokens stored in %s", len(tokens), self.directory)
         return True

@@ -72,23 +72,28 @@ class PrefixCache(LlamaRAMCache):
 
     def __getitem__(self, key: Any) -> LlamaState:
         tokens = tuple(key)
-        if self.store is not None:
-            in_ram = self._find_longest_prefix_key(tokens)
+        in_ram = self._find_longest_prefix_key(tokens)
+        # The disk is read only when RAM lacks this prompt's prefix (a replica that just started, another
+        # database): not on every question, where RAM already holds it.
+        if self.store is not None and not same_prefix(in_ram, tokens):
             found = self.store.longest_prefix(tokens, longer_than=common_prefix(in_ram, tokens) if in_ram else 0)
             if found is not None:
                 stored_tokens, state = found
                 LlamaRAMCache.__setitem__(self, stored_tokens, state)  # into RAM as it is, not offered back
                 return state
-        return super().__getitem__(tokens)
+        if in_ram is None:
+            raise KeyError("no cached prefix")
+        self.cache_state.move_to_end(in_ram)
+        return self.cache_state[in_ram]
 
     def __setitem__(self, key: Any, value: LlamaState) -> None:
         new = tuple(key)
-        for old in list(self.cache_state):
-            shared = common_prefix(old, new)
-            if old != new and shared >= SUPERSEDED_SHARE * len(old):
-                del self.cache_state[old]
+        superseded = [old for old in self.cache_state if old != new and same_prefix(old, new)]
+        for old in superseded:
+            del self.cache_state[old]
         super().__setitem__(new, value)
-        if self.store is not None:
+        # A prefix that replaced one in RAM is already on disk: that one was offered, or came from there.
+        if self.store is not None and not superseded:
             try:
                 self.store.offer(new, _without_seed(value))
             except Exception:  # a full or read-only disk costs the next replica a prefill, never this answer
@@ -104,6 +109,11 @@ def _without_seed(state: LlamaState) -> LlamaState:
     shared = copy.copy(state)
     shared.seed = None
     return shared
+
+
+def same_prefix(old: tuple | None, new: tuple) -> bool:
+    """Whether `new` shares so much of `old` that it is the same prompt prefix (the same schema)."""
+    return old is not None and common_prefix(old, new) >= SUPERSEDED_SHARE * len(old)
 
 
 def common_prefix(a: tuple, b: tuple) -> int:

@@ -56,3 +56,29 @@ def test_the_cache_reads_from_disk_what_ram_lacks_and_writes_new_prefixes_throug
     assert reader[SHOP + (2, 3, 4, 5)] == State("newer")
     # An adapter's cache has no disk tier: its states are computed with other weights.
     assert reader.empty_like().store is None
+
+
+class CountingStore(PrefixStore):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.reads = self.offers = 0
+
+    def longest_prefix(self, *args, **kwargs):
+        self.reads += 1
+        return super().longest_prefix(*args, **kwargs)
+
+    def offer(self, *args, **kwargs):
+        self.offers += 1
+        return super().offer(*args, **kwargs)
+
+
+def test_questions_on_a_schema_ram_holds_never_touch_the_disk(tmp_path):
+    store = CountingStore(tmp_path / "s", capacity_bytes=1 << 20)
+    cache = PrefixCache(1 << 20, store=store)
+    cache[SHOP + (1,)] = State("first")  # a new schema: offered once
+    for question in range(2, 6):  # the next questions on it: found in RAM, replacing the entry there
+        assert isinstance(cache[SHOP + (question,)], State)
+        cache[SHOP + (question, 0)] = State(f"q{question}")
+    assert store.reads == 0 and store.offers == 1 and len(store) == 1
+    with pytest.raises(KeyError):
+        PrefixCache(1 << 20)[SHOP]
