@@ -5,14 +5,13 @@ and without the warm start (ingress.warm_up_databases), on the app serve_config.
 
 Each start is a fresh Ray and app with the model files already cached. The two settings take turns (prefill,
 none, prefill, none, ...) because the machine is noisy; the table reports medians and the ratio between them.
-Writes bench/results/cold_start.json and the `cold-start` section of BENCHMARKS.md.
+Writes bench/results/cold-start.json and the `cold-start` section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
 import logging
 import os
 import time
@@ -20,8 +19,8 @@ import time
 import requests
 import yaml
 
-from bench.paths import REPO_ROOT, RESULTS_DIR
-from bench.report import update_benchmarks_section
+from bench.paths import REPO_ROOT
+from bench.report import publish
 from bench.serve_app import start_app, stop_bench_app
 from bench.turns import in_turns, medians
 
@@ -87,8 +86,7 @@ def main() -> int:
     runs = in_turns(SETTINGS, args.repeats, lambda name: one_start(SETTINGS[name], args.port))
     summary = medians(runs)
     result = {"repeats": args.repeats, "runs": runs, "summary": summary, "finished_at": time.strftime("%Y-%m-%d %H:%M:%S")}
-    (RESULTS_DIR / "cold_start.json").write_text(json.dumps(result, indent=2) + "\n")
-    update_benchmarks_section("cold-start", render(result))
+    publish("cold-start", result, render(result))
     return 0
 
 
