@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,6 +48,37 @@ def wait_until_healthy(base_url: str, *, timeout_s: float = 180, process=None) -
             last = repr(e)
         time.sleep(0.5)
     raise TimeoutError(f"{base_url}/health not ready after {timeout_s}s; last answer: {last}")
+
+
+def python_stacks(pid: int) -> str:
+    """Every thread's Python stack of a live process (py-spy, from the dev extra), or why there are none."""
+    import shutil
+    import subprocess
+
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    try:
+        return subprocess.run([py_spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"(py-spy could not read it: {e})"
+
+
+def stop_serve_run(process, log_path: Path, *, timeout_s: float = 90) -> None:
+    """SIGINT a `serve run` process as Ctrl-C does; fail with the tail of its log unless it exits 0 in time."""
+    import signal
+    import subprocess
+
+    process.send_signal(signal.SIGINT)
+    try:
+        code = process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        # Whether the process blocks or ignores SIGINT (inherited from this one) tells a deaf process from a hung one.
+        status = Path(f"/proc/{process.pid}/status")
+        signals = [line for line in status.read_text().splitlines() if line.startswith("Sig")] if status.exists() else []
+        pytest.fail(
+            f"serve run still running {timeout_s}s after SIGINT ({'; '.join(signals)}):\n{log_path.read_text()[-6000:]}"
+            f"\nwhere it waits:\n{python_stacks(process.pid)}"
+        )
+    assert code == 0, log_path.read_text()[-4000:]
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ import pytest
 import requests
 import yaml
 
-from tests.serve.conftest import free_port, wait_until_healthy
+from tests.serve.conftest import free_port, stop_serve_run, wait_until_healthy
 
 pytest.importorskip("torch", reason="the Transformers model needs the extra [transformers]")
 
@@ -126,5 +126,4 @@ def test_cpu_mixed_serves_both_engines_with_right_rows(serve_run):
     shipped = yaml.safe_load(CONFIG.read_text())["applications"][0]["args"]["models"]
     assert num_cpus == {m["name"]: m["ray_actor_options"]["num_cpus"] for m in shipped}
 
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=90) == 0, log_path.read_text()[-4000:]
+    stop_serve_run(process, log_path)

@@ -26,7 +26,7 @@ from deployments.ingress import app
 MODEL = "qwen2.5-coder-0.5b"
 MAX_EXAMPLES = 200
 # Per operation, so a busy machine still finishes in minutes: a request can cost several model calls.
-BUDGET_S = 45.0
+BUDGET_S = 25.0
 SHOP_DDL = [
     "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, country TEXT)",
     "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id), total REAL)",

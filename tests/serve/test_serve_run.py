@@ -5,7 +5,6 @@ adapter (qwen2.5-coder-0.5b:spider), converted to a GGUF LoRA on its first reque
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 import requests
 import yaml
 
-from tests.serve.conftest import free_port, wait_until_healthy
+from tests.serve.conftest import free_port, stop_serve_run, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = "CREATE TABLE employees (id INT, name TEXT, age INT, salary REAL);"
@@ -80,5 +79,4 @@ def test_serve_run_answers_and_stops_cleanly(serve_run):
     assert adapted["model"] == "qwen2.5-coder-0.5b:spider", adapted
     assert adapted["success"] is True and "count(" in adapted["sql"].lower(), adapted
 
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=90) == 0, log_path.read_text()[-4000:]
+    stop_serve_run(process, log_path)
