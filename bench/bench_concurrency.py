@@ -9,7 +9,12 @@ half a CPU each: only the busy ones use a core). Each round measures every cell 
 with the same requests, the order reversed from one round to the next; a cell's requests/s is the median over
 rounds, p50/p99 are over all its requests, and a gain is the median of each round's own ratio. Targets: one
 replica at concurrency 4 keeps at least 0.95x its concurrency-1 throughput; two replicas at concurrency 4 serve
-at least 1.8x one. Writes bench/results/concurrency.json and the `concurrency` section of BENCHMARKS.md.
+at least 1.8x one.
+
+Before the app starts, the same requests go to plain llama.cpp, no Ray: one process with one thread, then two
+side by side, taking turns over the rounds. Their ratio is what the machine's cores give two llama.cpp decoders
+at all, the ceiling for two replicas. Writes bench/results/concurrency.json and the `concurrency` section of
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import logging
+import multiprocessing
 import statistics
 import time
 
@@ -57,6 +63,34 @@ def app_args(max_tokens: int) -> dict:
     return {"models": models, "ingress": {"warm_up_databases": 0, "request_timeout_s": 900}}
 
 
+def plain_llama_rate(model_path: str, max_tokens: int, seconds: float) -> float:
+    """Requests/s of one llama.cpp process (one thread, no Ray) asked the benchmark's request over and over."""
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=model_path, n_threads=1, n_ctx=1024, verbose=False)
+    llm(PROMPT, max_tokens=max_tokens, temperature=0)  # the prompt is read once, as the replicas' warm-up does
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        llm(PROMPT, max_tokens=max_tokens, temperature=0)
+        done += 1
+    return done / (time.perf_counter() - started)
+
+
+def hardware_ceiling(*, repeats: int, max_tokens: int, seconds: float = 20) -> dict:
+    """Two plain llama.cpp processes side by side against one, taking turns: their summed requests/s over one's."""
+    source = str(ensure_embedded_model(MODEL))
+    context = multiprocessing.get_context("spawn")
+    ratios, single_rates = [], []
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        for index in range(repeats):
+            one = pool.submit(plain_llama_rate, source, max_tokens, seconds).result()
+            two = sum(f.result() for f in [pool.submit(plain_llama_rate, source, max_tokens, seconds) for _ in range(2)])
+            logger.info("ceiling round %d: one process %.2f req/s, two %.2f req/s", index + 1, one, two)
+            ratios.append(two / one)
+            single_rates.append(one)
+    return {"one_process_requests_per_s": statistics.median(single_rates), "two_vs_one": statistics.median(ratios)}
+
+
 def one_request(base_url: str, model: str, max_tokens: int) -> float:
     started = time.perf_counter()
     body = {"model": model, "prompt": PROMPT, "max_tokens": max_tokens, "temperature": 0}
@@ -71,6 +105,34 @@ def cell(base_url: str, model: str, concurrency: int, total: int, max_tokens: in
     with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
         latencies = list(pool.map(lambda _: one_request(base_url, model, max_tokens), range(total)))
     return total / (time.perf_counter() - started), latencies
+
+
+def process_cpu_seconds() -> dict[int, tuple[str, float]]:
+    """Every process's name and CPU seconds so far (Ray names its workers ray::<actor>)."""
+    import psutil
+
+    seen = {}
+    for process in psutil.process_iter(["cmdline", "name"]):
+        try:
+            times = process.cpu_times()
+            name = (process.info["cmdline"] or [process.info["name"]])[0]
+            seen[process.pid] = (name.split("/")[-1].strip(), times.user + times.system)
+        except psutil.Error:
+            pass
+    return seen
+
+
+def cpu_by_process(base_url: str, *, total: int, max_tokens: int) -> dict:
+    """Where the two cores go while two replicas serve at concurrency 4: cores used per process, over one cell."""
+    before, started = process_cpu_seconds(), time.perf_counter()
+    rate, _ = cell(base_url, "two-replicas", 4, total, max_tokens)
+    after, elapsed = process_cpu_seconds(), time.perf_counter() - started
+    cores: dict[str, float] = {}
+    for pid, (name, seconds) in after.items():
+        if pid in before and seconds > before[pid][1]:
+            label = "model replicas (llama.cpp)" if name == "ray::ServeReplica:concurrency:two-replicas" else name
+            cores[label] = cores.get(label, 0.0) + (seconds - before[pid][1]) / elapsed
+    return {"requests_per_s": rate, "cores": dict(sorted(cores.items(), key=lambda kv: -kv[1]))}
 
 
 def run(base_url: str, *, total: int, repeats: int, max_tokens: int) -> dict:
@@ -122,6 +184,24 @@ def render(result: dict) -> str:
         f"{s['queued@4']['vs_concurrency_1']:.2f}x, one slot: {s['one-slot@4']['vs_concurrency_1']:.2f}x); two replicas "
         f"at concurrency 4 serve >= 1.8x one ({s['two-replicas@4']['vs_one_replica']:.2f}x).",
     ]
+    if ceiling := result.get("ceiling"):
+        lines += [
+            "",
+            f"What the cores give, same run: plain llama.cpp with no Ray, the same request, one thread per process. "
+            f"One process serves {ceiling['one_process_requests_per_s']:.2f} requests/s; two side by side serve "
+            f"**{ceiling['two_vs_one']:.2f}x** that (median of {result['repeats']} rounds taking turns), each at "
+            f"{ceiling['two_vs_one'] / 2:.0%} of its speed alone. Two replicas reach 1.8x only if each keeps 90% of "
+            "its speed alone.",
+        ]
+    if usage := (ceiling or {}).get("cpu_by_process"):
+        replicas = usage["cores"].get("model replicas (llama.cpp)", 0.0)
+        others = sorted(((n, c) for n, c in usage["cores"].items() if n != "model replicas (llama.cpp)"), key=lambda x: -x[1])
+        lines += [
+            "",
+            f"Where the cores go, two replicas at concurrency 4 ({usage['requests_per_s']:.2f} requests/s), in cores "
+            f"used over one more cell: the two replicas {replicas:.2f}, everything else "
+            f"{sum(c for _, c in others):.2f}: " + ", ".join(f"{n} {c:.2f}" for n, c in others[:8]) + ".",
+        ]
     return "\n".join(lines)
 
 
@@ -133,12 +213,17 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8432)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    ceiling = hardware_ceiling(repeats=args.repeats, max_tokens=args.max_tokens)
     base_url = start_app(app_args(args.max_tokens), port=args.port, name="concurrency")
     try:
         summary = run(base_url, total=args.requests, repeats=args.repeats, max_tokens=args.max_tokens)
+        ceiling["cpu_by_process"] = cpu_by_process(base_url, total=args.requests, max_tokens=args.max_tokens)
     finally:
         stop_bench_app()
-    result = {"requests": args.requests, "repeats": args.repeats, "max_tokens": args.max_tokens, "summary": summary}
+    result = {
+        "requests": args.requests, "repeats": args.repeats, "max_tokens": args.max_tokens, "summary": summary,
+        "ceiling": ceiling,
+    }  # fmt: skip
     publish("concurrency", result, render(result))
 
 
