@@ -21,7 +21,8 @@ Variants: default (validation + repair), no-repair (validate: false), constraine
 (five candidates, vote by result), no-fix (no deterministic identifier fixes before a re-prompt), plain (the
 baseline: the same model through /v1/chat/completions with a plain prompt and no pipeline, bench/plain_prompt.py),
 fallback4 (4 sampled candidates only when the greedy answer fails or is empty), examples3 (3 Spider-train pairs
-like the question), values (value linking), zh-hint (the Chinese-question note). The variants of one run take
+like the question), values (value linking), zh-hint (the Chinese-question note), xiyan (the same GGUF served with
+the `xiyan` prompt, one Chinese user message with the schema in M-Schema). The variants of one run take
 turns question by question, so their latencies compare. Matching follows text2sql/accuracy.py, by each suite's rule.
 
 Writes bench/results/accuracy.json (one entry per model x suite x variant, merged across runs),
@@ -45,7 +46,7 @@ import requests
 from bench.paths import DATA_DIR, RESULTS_DIR, add_dataset_flags, dataset_dir, dataset_dir_from_args
 from bench.plain_prompt import ask_plain
 from bench.report import update_benchmarks_section
-from bench.serve_app import run_per_model, start_bench_app, stop_bench_app
+from bench.serve_app import XIYAN_SUFFIX, run_per_model, start_bench_app, stop_bench_app
 from text2sql.scoring import RULES, GoldResults, judge, rule_of_suite
 
 logger = logging.getLogger("bench_accuracy")
@@ -64,6 +65,8 @@ VARIANTS = {
     "values": {"value_linking": True},
     # Chinese questions only: a Chinese note that the schema is English (English questions are unchanged).
     "zh-hint": {"language_hint": True},
+    # Not a request switch: the same GGUF served a second time with the `xiyan` template, asked as <model>-xiyan.
+    "xiyan": {},
     # Not a request switch: the same model asked through /v1/chat/completions with a plain prompt (plain_prompt.py).
     "plain": {},
     # The trained adapter given with --adapter, asked as <base>:<name> (set in adapter_under_test).
@@ -242,7 +245,7 @@ def ask(base_url: str, model: str, question: dict, variant: str, databases: dict
     body = {
         "question": question["question"],
         "database": question["database"],
-        "model": model,
+        "model": model + XIYAN_SUFFIX if variant == "xiyan" else model,
         "execute": True,
         **({"evidence": question["evidence"]} if question["evidence"] else {}),
         **VARIANTS[variant],
@@ -331,7 +334,8 @@ def save(result: dict, path: Path) -> None:
 
 
 VARIANT_ORDER = (
-    "plain", "default", "no-fix", "no-repair", "constrained", "n5", "fallback4", "examples3", "values", "zh-hint", "adapter",
+    "plain", "default", "no-fix", "no-repair", "constrained", "n5", "fallback4", "examples3", "values", "zh-hint",
+    "xiyan", "adapter",
 )
 
 
@@ -424,7 +428,7 @@ def _chinese_gap_table(runs: list[dict]) -> list[str]:
     english = {(r["model"], r["variant"]): r for r in runs if r["suite"] == "spider"}
     rows = []
     for zh in sorted((r for r in runs if r["suite"] == "spider-zh"), key=lambda r: (r["model"], r["variant"])):
-        # A Chinese-only switch (zh-hint) leaves English questions as they are: they are judged in the default run.
+        # A Chinese-only switch (zh-hint, xiyan) without an English run of its own is judged against the default run.
         en = english.get((zh["model"], zh["variant"])) or english.get((zh["model"], "default"))
         zh_verdicts, en_verdicts = _verdicts(zh), _verdicts(en) if en else {}
         common = sorted(set(zh_verdicts) & set(en_verdicts))
@@ -504,8 +508,10 @@ def main() -> int:
     adapters = adapter_under_test(args.adapter, args.models) if args.adapter else None
     if "adapter" in args.variants and not adapters:
         parser.error("the variant `adapter` needs --adapter")
+    # The xiyan variant's deployments run beside their models; the questions are still asked per model.
+    served = args.models + ([m + XIYAN_SUFFIX for m in args.models] if "xiyan" in args.variants else [])
     base_url = start_bench_app(
-        args.models, databases, port=args.port, name="accuracy", threads=args.threads, seed=args.seed,
+        served, databases, port=args.port, name="accuracy", threads=args.threads, seed=args.seed,
         example_store=example_store, adapters=adapters,
     )
     gold = GoldCache(databases)

@@ -15,6 +15,9 @@ from deployments.embedded_models import ensure_embedded_model
 # A model name ending in this serves the same embedded GGUF on Transformers (dequantized to float32), as
 # configs/cpu-mixed.yaml does: the same weights and prompts through the other engine.
 TRANSFORMERS_SUFFIX = "-hf"
+# A model name ending in this serves the same embedded GGUF with the `xiyan` prompt (one Chinese user message,
+# M-Schema): the accuracy benchmark's `xiyan` variant asks it beside the model's own template.
+XIYAN_SUFFIX = "-xiyan"
 CONTEXT_TOKENS = 8192
 # The client waits 900 s per question (bench_accuracy.ask); one generation may take a third of that.
 REQUEST_TIMEOUT_S = 900
@@ -58,6 +61,9 @@ def model_args(model: str, *, threads: int, seed: int | None) -> dict:
         }  # fmt: skip
         return {**common, "source": str(source), "engine": engine}
     engine = {"n_ctx": CONTEXT_TOKENS, "n_threads": threads}
+    if model.endswith(XIYAN_SUFFIX):
+        source = ensure_embedded_model(model.removesuffix(XIYAN_SUFFIX))
+        return {**common, "source": str(source), "engine": engine, "prompt_template": "xiyan"}
     return {**common, "source": str(ensure_embedded_model(model)), "engine": engine}
 
 
