@@ -1,0 +1,37 @@
+"""The LoRA trade-off's settings (bench/bench_lora_tradeoff.py): each is the shipped recipe with exactly one thing
+changed, and each is a valid training config, so a long unattended run does not stop at its third setting."""
+
+from __future__ import annotations
+
+import yaml
+
+from bench.bench_lora_tradeoff import RECIPE, SETTINGS, setting_config
+from training.config import TrainingConfig
+
+RECIPE_CONFIG = yaml.safe_load(RECIPE.read_text())
+
+
+def changed_fields(setting: str, steps: int) -> dict:
+    config = setting_config(setting, steps, RECIPE_CONFIG)
+    changed = {f"lora.{k}": v for k, v in config["lora"].items() if RECIPE_CONFIG["lora"].get(k) != v}
+    changed |= {f"optim.{k}": v for k, v in config["optim"].items() if RECIPE_CONFIG["optim"].get(k) != v}
+    return changed
+
+
+def test_every_setting_is_a_valid_training_config_with_its_own_name_and_output():
+    configs = [TrainingConfig.model_validate(setting_config(s, 20, RECIPE_CONFIG)) for s in SETTINGS]
+    assert [c.name for c in configs] == list(SETTINGS)
+    assert len({str(c.output_dir) for c in configs}) == 1  # one directory per --steps, an adapter per setting in it
+    assert all(not c.evaluation.enabled for c in configs)  # scored on Spider afterwards, all on the same questions
+    assert all(c.lora.layers_to_transform == RECIPE_CONFIG["lora"]["layers_to_transform"] for c in configs)
+
+
+def test_each_setting_changes_only_its_own_knob():
+    attention = RECIPE_CONFIG["lora"]["target_modules"]
+    assert changed_fields("r16", 40) == {}  # the recipe itself (40 steps, rank 16, alpha 32)
+    assert changed_fields("r8", 40) == {"lora.r": 8, "lora.alpha": 16}
+    assert changed_fields("r32", 40) == {"lora.r": 32, "lora.alpha": 64}
+    assert changed_fields("r16-mlp", 40) == {"lora.target_modules": attention + ["gate_proj", "up_proj", "down_proj"]}
+    assert changed_fields("r16-half-steps", 40) == {"optim.max_steps": 20}
+    assert changed_fields("r16-double-steps", 40) == {"optim.max_steps": 80}
+    assert changed_fields("r16", 20) == {"optim.max_steps": 20}
