@@ -374,7 +374,13 @@ def render_table(data: dict) -> str:
             f"{run['median_latency_ms'] / 1000:.2f} s | {_seconds(run.get('p90_latency_ms'))} |"
         )
     lines += _ablation_table(data["runs"])
-    lines += _chinese_gap_table(runs)
+    # A Chinese switch measured on a smaller sample is shown beside the default run of that same sample.
+    paired_defaults = [
+        r for r in data["runs"]
+        if r["suite"] == "spider-zh" and r["variant"] == "default" and r not in runs
+        and any((o["suite"], o["model"], o["questions"]) == ("spider-zh", r["model"], r["questions"]) for o in runs)
+    ]  # fmt: skip
+    lines += _chinese_gap_table(runs + paired_defaults)
     sqleval = [r for r in runs if r["suite"].startswith("sqleval") and r["variant"] == "default"]
     if sqleval:
         categories = sorted({c for r in sqleval for c in r["by_category"]})
@@ -427,7 +433,8 @@ def _chinese_gap_table(runs: list[dict]) -> list[str]:
     variant: the Chinese run's questions, judged in the English run of the same model and variant."""
     english = {(r["model"], r["variant"]): r for r in runs if r["suite"] == "spider"}
     rows = []
-    for zh in sorted((r for r in runs if r["suite"] == "spider-zh"), key=lambda r: (r["model"], r["variant"])):
+    chinese = (r for r in runs if r["suite"] == "spider-zh")
+    for zh in sorted(chinese, key=lambda r: (r["model"], -r["questions"], VARIANT_ORDER.index(r["variant"]))):
         # A Chinese-only switch (zh-hint, xiyan) without an English run of its own is judged against the default run.
         en = english.get((zh["model"], zh["variant"])) or english.get((zh["model"], "default"))
         zh_verdicts, en_verdicts = _verdicts(zh), _verdicts(en) if en else {}
@@ -442,7 +449,7 @@ def _chinese_gap_table(runs: list[dict]) -> list[str]:
     if not rows:
         return []
     return ["", "Chinese (spider-zh, questions without a localised literal) against English on the same questions, "
-            "by Spider's rule:", "",
+            "by Spider's rule (rows of one model with the same number of questions ran on the same sample, in turn):", "",
             "| model | variant | questions | Chinese | English | gap (points) |", "|---|---|---|---|---|---|", *rows]
 
 
