@@ -51,7 +51,7 @@ def wait_until_healthy(base_url: str, *, timeout_s: float = 180, process=None) -
 
 
 def python_stacks(pid: int) -> str:
-    """Every thread's Python stack of a live process (py-spy, from the dev extra), or why there are none."""
+    """Every thread's Python stack of a live process (py-spy, which ray[serve] installs), or why there are none."""
     import shutil
     import subprocess
 
