@@ -21,7 +21,6 @@ Writes bench/results/lora-tradeoff.json and the `lora-tradeoff` section of BENCH
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import subprocess
@@ -32,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from bench import bench_accuracy
+from bench.bench_training import run_summary
 from bench.paths import add_dataset_flags, dataset_dir_from_args
 from bench.report import publish
 from bench.serve_app import run_per_model, start_bench_app, stop_bench_app
@@ -86,19 +86,6 @@ def train(setting: str, steps: int) -> Path:
     return adapter
 
 
-def adapter_summary(adapter: Path) -> dict:
-    metadata = json.loads((adapter / "text2sql-adapter.json").read_text())
-    metrics, config = metadata["metrics"], metadata["training_config"]
-    return {
-        "target_modules": config["lora"]["target_modules"],
-        "r": config["lora"]["r"],
-        "steps": metrics.get("global_step"),
-        "train_runtime_s": metrics.get("train_runtime"),
-        "final_loss": (metrics.get("loss_curve") or [None])[-1],
-        "adapter_mb": (adapter / "adapter_model.safetensors").stat().st_size / 1e6,
-    }
-
-
 def score(
     adapters: dict[str, Path], *, steps: int, limit: int, threads: int, spider_dir: Path | None
 ) -> dict[str, dict]:
@@ -147,9 +134,9 @@ def render(result: dict) -> str:
         if setting not in result["adapters"]:
             continue
         info, scored = result["adapters"][setting], result["scores"][setting]
-        modules = "attention + MLP" if "gate_proj" in info["target_modules"] else "attention"
+        modules = "attention + MLP" if "gate_proj" in info["lora"]["target_modules"] else "attention"
         lines.append(
-            f"| {setting} | {info['r']} | {modules} | {info['steps']} | {info['train_runtime_s'] / 60:.0f} min | "
+            f"| {setting} | {info['lora']['r']} | {modules} | {info['steps']} | {info['train_runtime_s'] / 60:.0f} min | "
             f"{info['adapter_mb']:.1f} MB | {info['final_loss']:.3f} | {100 * scored['accuracy']:.1f}% | "
             f"{100 * (scored['accuracy'] - base['accuracy']):+.1f} | {scored['median_latency_ms'] / 1000:.2f} s |"
         )
@@ -172,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     scores = score(adapters, steps=args.steps, limit=args.limit, threads=args.threads, spider_dir=dataset_dir_from_args(args, "spider"))
     result = {
         "steps": args.steps, "questions": scores["base"]["questions"],
-        "adapters": {name: adapter_summary(path) for name, path in adapters.items()},
+        "adapters": {name: run_summary(path) for name, path in adapters.items()},
         "scores": {name: {k: run[k] for k in ("accuracy", "correct", "median_latency_ms")} for name, run in scores.items()},
     }  # fmt: skip
     publish("lora-tradeoff", result, render(result))
