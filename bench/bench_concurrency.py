@@ -46,6 +46,9 @@ LABELS = {
     "two-replicas": "2 replicas, 4 queued each",
 }
 CONCURRENCY = (1, 4, 16)
+APP = "concurrency"
+# Ray titles a replica's process ray::ServeReplica:<app>:<deployment>.
+TWO_REPLICAS_PROCESS = f"ray::ServeReplica:{APP}:two-replicas"
 PROMPT = "-- SQLite\nCREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, total REAL);\n-- the five largest orders\nSELECT"
 
 
@@ -130,7 +133,7 @@ def cpu_by_process(base_url: str, *, total: int, max_tokens: int) -> dict:
     cores: dict[str, float] = {}
     for pid, (name, seconds) in after.items():
         if pid in before and seconds > before[pid][1]:
-            label = "model replicas (llama.cpp)" if name == "ray::ServeReplica:concurrency:two-replicas" else name
+            label = "model replicas (llama.cpp)" if name == TWO_REPLICAS_PROCESS else name
             cores[label] = cores.get(label, 0.0) + (seconds - before[pid][1]) / elapsed
     return {"requests_per_s": rate, "cores": dict(sorted(cores.items(), key=lambda kv: -kv[1]))}
 
@@ -193,7 +196,7 @@ def render(result: dict) -> str:
             f"{ceiling['two_vs_one'] / 2:.0%} of its speed alone. Two replicas reach 1.8x only if each keeps 90% of "
             "its speed alone.",
         ]
-    if usage := (ceiling or {}).get("cpu_by_process"):
+    if usage := result.get("cpu_by_process"):
         replicas = usage["cores"].get("model replicas (llama.cpp)", 0.0)
         others = sorted(((n, c) for n, c in usage["cores"].items() if n != "model replicas (llama.cpp)"), key=lambda x: -x[1])
         lines += [
@@ -214,15 +217,15 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     ceiling = hardware_ceiling(repeats=args.repeats, max_tokens=args.max_tokens)
-    base_url = start_app(app_args(args.max_tokens), port=args.port, name="concurrency")
+    base_url = start_app(app_args(args.max_tokens), port=args.port, name=APP)
     try:
         summary = run(base_url, total=args.requests, repeats=args.repeats, max_tokens=args.max_tokens)
-        ceiling["cpu_by_process"] = cpu_by_process(base_url, total=args.requests, max_tokens=args.max_tokens)
+        usage = cpu_by_process(base_url, total=args.requests, max_tokens=args.max_tokens)
     finally:
         stop_bench_app()
     result = {
         "requests": args.requests, "repeats": args.repeats, "max_tokens": args.max_tokens, "summary": summary,
-        "ceiling": ceiling,
+        "ceiling": ceiling, "cpu_by_process": usage,
     }  # fmt: skip
     publish("concurrency", result, render(result))
 
