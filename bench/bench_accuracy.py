@@ -449,7 +449,7 @@ def _chinese_gap_table(runs: list[dict]) -> list[str]:
     if not rows:
         return []
     return ["", "Chinese (spider-zh, questions without a localised literal) against English on the same questions, "
-            "by Spider's rule (rows of one model with the same number of questions ran on the same sample, in turn):", "",
+            "by Spider's rule (rows of one model with the same number of questions are the same sample of questions):", "",
             "| model | variant | questions | Chinese | English | gap (points) |", "|---|---|---|---|---|---|", *rows]
 
 
