@@ -100,19 +100,29 @@ def test_models_lists_bases_and_adapters_with_base_and_template(base_url):
 
 def test_requests_for_an_adapter_stay_on_the_replica_that_holds_it(base_url, adapters_root):
     """Four adapters, two replicas holding two each: with multiplexing each adapter keeps to the replica that
-    loaded it. Spread at random, 20 requests would put nearly every adapter on both replicas (about 7.8 of 8
-    adapter-replica pairs); a busy router may misplace one request now and then, so one extra pair is allowed."""
+    loaded it. Spread at random, a window of 20 requests puts nearly every adapter on both replicas (about 7.8 of 8
+    adapter-replica pairs; at most 5 pairs happens about once in a thousand windows).
+
+    Serve's router prefers the holder but does not insist: when the holder misses its queue-length probe (a busy
+    machine), the request goes elsewhere, that replica loads the adapter and its LRU evicts another, and the routers
+    learn the new placement only from the controller's next broadcast. So the placement may take a few windows to
+    settle; once it has, a window keeps each adapter on one replica (one misplaced request allowed)."""
     names = [f"sticky-{i}" for i in range(4)]
     for name in names:
         assert register(base_url, name, adapter_dir(adapters_root, name)).status_code == 201
-    # A replica announces what it holds to the routers in the background (through Serve's controller).
     for name in names:
         answer(base_url, name)
-    time.sleep(3)
-    pairs = {answer(base_url, name) for _ in range(5) for name in names}
-    assert len(pairs) <= len(names) + 1, f"adapters served from both replicas: {sorted(pairs)}"
+    windows = []
+    for _ in range(4):
+        # A replica announces what it holds to the routers in the background (through Serve's controller).
+        time.sleep(3)
+        pairs = {answer(base_url, name) for _ in range(5) for name in names}
+        windows.append(sorted(pairs))
+        if len(pairs) <= len(names) + 1:
+            break
     for name in names:
         requests.delete(f"{base_url}/v1/adapters/{name}", headers=admin(), timeout=30)
+    assert len(windows[-1]) <= len(names) + 1, f"adapters kept moving between replicas, window by window: {windows}"
 
 
 def test_register_serve_and_delete_without_a_restart(base_url, adapters_root):
