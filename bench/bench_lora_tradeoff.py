@@ -10,7 +10,9 @@ Every setting is the shipped recipe (training/configs/spider-qwen0.5b-cpu.yaml) 
   r16-double-steps rank 16, twice --steps
 
 Each is trained by `python -m training.train` as a user runs it, into data/lora-tradeoff/<steps>/<setting>; a
-setting whose adapter is there already is not trained again, so an interrupted run goes on where it stopped.
+setting whose adapter is there already is not trained again, so an interrupted run goes on where it stopped. A
+setting that is the recipe itself (with --steps 20, r16-double-steps: rank 16 for 40 steps) is the committed
+adapter, adapters/spider-qwen0.5b, and is not trained again either.
 Training runs one at a time (each takes both cores). Then one app serves the base model with every adapter on its
 replica, and the same fixed sample of Spider dev's public half (`--limit`, seed 1234; Spider's rule) goes to the
 base and to each adapter, taking turns question by question. About 35 minutes of training per 20 steps on 2 cores.
@@ -70,9 +72,22 @@ def setting_config(setting: str, steps: int, recipe: dict) -> dict:
     }  # fmt: skip
 
 
+def shipped_adapter(setting: str, steps: int, recipe: dict) -> Path | None:
+    """The committed adapter, when `setting` is exactly the recipe it was trained with (same LoRA, same steps)."""
+    changes = setting_changes(setting, steps)
+    same_lora = all(recipe["lora"].get(key) == value for key, value in changes["lora"].items())
+    adapter = ROOT / recipe["output_dir"] / recipe["name"]
+    same = same_lora and recipe["optim"]["max_steps"] == changes["optim"]["max_steps"]
+    return adapter if same and (adapter / "text2sql-adapter.json").is_file() else None
+
+
 def train(setting: str, steps: int) -> Path:
     """Train one setting unless its adapter exists; the adapter's directory."""
-    config = setting_config(setting, steps, yaml.safe_load(RECIPE.read_text()))
+    recipe = yaml.safe_load(RECIPE.read_text())
+    if shipped := shipped_adapter(setting, steps, recipe):
+        logger.info("%s: the recipe itself, trained already: %s", setting, shipped)
+        return shipped
+    config = setting_config(setting, steps, recipe)
     adapter = Path(config["output_dir"]) / setting
     if (adapter / "text2sql-adapter.json").is_file():
         logger.info("%s: adapter already trained in %s", setting, adapter)
@@ -135,8 +150,9 @@ def render(result: dict) -> str:
             continue
         info, scored = result["adapters"][setting], result["scores"][setting]
         modules = "attention + MLP" if "gate_proj" in info["lora"]["target_modules"] else "attention"
+        shipped = " (the shipped adapter)" if setting in result.get("shipped", []) else ""
         lines.append(
-            f"| {setting} | {info['lora']['r']} | {modules} | {info['steps']} | {info['train_runtime_s'] / 60:.0f} min | "
+            f"| {setting}{shipped} | {info['lora']['r']} | {modules} | {info['steps']} | {info['train_runtime_s'] / 60:.0f} min | "
             f"{info['adapter_mb']:.1f} MB | {info['final_loss']:.3f} | {100 * scored['accuracy']:.1f}% | "
             f"{100 * (scored['accuracy'] - base['accuracy']):+.1f} | {scored['median_latency_ms'] / 1000:.2f} s |"
         )
@@ -160,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "steps": args.steps, "questions": scores["base"]["questions"],
         "adapters": {name: run_summary(path) for name, path in adapters.items()},
+        "shipped": sorted(name for name, path in adapters.items() if not path.is_relative_to(WORK_DIR)),
         "scores": {name: {k: run[k] for k in ("accuracy", "correct", "median_latency_ms")} for name, run in scores.items()},
     }  # fmt: skip
     publish("lora-tradeoff", result, render(result))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from bench.bench_lora_tradeoff import RECIPE, SETTINGS, setting_config
+from bench.bench_lora_tradeoff import RECIPE, ROOT, SETTINGS, setting_config, shipped_adapter
 from training.config import TrainingConfig
 
 RECIPE_CONFIG = yaml.safe_load(RECIPE.read_text())
@@ -35,3 +35,14 @@ def test_each_setting_changes_only_its_own_knob():
     assert changed_fields("r16-half-steps", 40) == {"optim.max_steps": 20}
     assert changed_fields("r16-double-steps", 40) == {"optim.max_steps": 80}
     assert changed_fields("r16", 20) == {"optim.max_steps": 20}
+
+
+def test_only_the_recipe_itself_reuses_the_committed_adapter():
+    shipped = ROOT / "adapters" / RECIPE_CONFIG["name"]
+    assert (shipped / "text2sql-adapter.json").is_file()
+    steps = RECIPE_CONFIG["optim"]["max_steps"] // 2
+    assert shipped_adapter("r16-double-steps", steps, RECIPE_CONFIG) == shipped
+    assert shipped_adapter("r16", 2 * steps, RECIPE_CONFIG) == shipped
+    others = [s for s in SETTINGS if s != "r16-double-steps"]
+    assert [shipped_adapter(s, steps, RECIPE_CONFIG) for s in others] == [None] * len(others)
+    assert shipped_adapter("r8", 2 * steps, RECIPE_CONFIG) is None
