@@ -43,8 +43,11 @@ install-browser:
 	  || { apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; } \
 	  || echo "chromium could not be installed: tests/browser will be skipped"; }
 
+# Two workers: the model tests each keep about one core busy. A module stays on one worker, and the modules that
+# use the live PostgreSQL and MariaDB run on one worker in turn (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: install-dev install-browser
-	$(PY) -m pytest -v --durations=40 tests
+	$(PY) -m pytest -n $(TEST_WORKERS) --no-loadscope-reorder -v --durations=40 tests
 
 test-unit:
 	$(PY) -m pytest -v tests/unit

@@ -3,13 +3,20 @@
 Ray runs without token auth locally, and never on Redis's port 6379. `ray_serve` (a real Serve
 instance per test module) and `embedded_model_path` (the real 0.5B GGUF) are used by `tests/serve/`
 and `tests/browser/`.
+
+`make test` runs two pytest-xdist workers, each with Ray clusters of its own: every in-process
+`ray.init` passes `address="local"`, so that it never joins a cluster another worker (or a user) started.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +29,58 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 EMBEDDED_DEFAULT = "qwen2.5-coder-0.5b"
+# The modules that reach the live PostgreSQL and MariaDB servers run one after another, on one worker.
+LIVE_DATABASES_SCOPE = "live-databases"
+# Handed to the workers first, longest first (seconds in a two-worker run), so that the short ones fill in at the
+# end; then the other modules that start Ray, load models or train; then the rest.
+SLOWEST_MODULES = (
+    "tests/serve/test_cpu_mixed.py",  # 390
+    "tests/training/test_train_and_serve.py",  # 320
+    "tests/serve/test_serve_run.py",  # 290
+    "tests/serve/test_cancellation.py",  # 290
+    "tests/engines/test_adapters.py",  # 170
+    "tests/training/test_ray_job_submit.py",  # 150
+    "tests/serve/test_accuracy_switches.py",  # 150
+    "tests/serve/test_adapters_real.py",  # 140
+    "tests/training/test_train_job.py",  # 110
+    "tests/serve/test_multi_node.py",  # 100
+)
+HEAVY_TEST_DIRS = ("browser", "engines", "serve", "training")
+
+
+def handout_order(nodeid: str) -> int:
+    module = nodeid.split("::")[0]
+    if module in SLOWEST_MODULES:
+        return SLOWEST_MODULES.index(module)
+    return len(SLOWEST_MODULES) + (0 if module.split("/")[1] in HEAVY_TEST_DIRS else 1)
+
+
+@functools.cache
+def reaches_live_databases(module: Path) -> bool:
+    """Whether a test module, or the conftest beside it, uses tests/live_databases.py: the one way to reach them."""
+    sources = (module, module.with_name("conftest.py"))
+    return any(path.exists() and "tests.live_databases" in path.read_text() for path in sources)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the order the workers report is the order modules are handed out
+        items.sort(key=lambda item: handout_order(item.nodeid))
+
+
+if importlib.util.find_spec("xdist"):
+
+    def pytest_xdist_make_scheduler(config: pytest.Config, log):
+        """A module's tests stay together on one worker (a module starts its own Ray and models once), and the
+        live-database modules form one unit. Not xdist's `loadgroup`: it renames the tests' node ids, which
+        pytest 9 no longer lets a plugin do."""
+        from xdist.scheduler import LoadScopeScheduling
+
+        class ModuleScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                module = nodeid.split("::")[0]
+                return LIVE_DATABASES_SCOPE if reaches_live_databases(config.rootpath / module) else module
+
+        return ModuleScheduling(config, log)
 
 
 def free_port() -> int:
@@ -81,6 +140,15 @@ def stop_serve_run(process, log_path: Path, *, timeout_s: float = 90) -> None:
     assert code == 0, log_path.read_text()[-4000:]
 
 
+@pytest.fixture(scope="module")
+def ray_temp_dir() -> Iterator[Path]:
+    """A temp dir for a Ray that `ray start` runs. Short: Ray's sockets live under it, an AF_UNIX path stops at 107
+    bytes, and pytest's own temp paths (longer under pytest-xdist) go over."""
+    path = Path(tempfile.mkdtemp(prefix="ray-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def embedded_model_path() -> Path:
     """The real 0.5B GGUF, assembled from its PyPI packages (skips if they are not installed)."""
@@ -98,7 +166,7 @@ def ray_serve() -> Iterator[Callable[..., str]]:
     import ray
     from ray import serve
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="text2sql-tests")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="text2sql-tests")
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     base_url = f"http://127.0.0.1:{port}"

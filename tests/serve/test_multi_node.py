@@ -16,9 +16,9 @@ MODEL = EMBEDDED_DEFAULT
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, embedded_model_path):
+def cluster(tmp_path_factory, ray_temp_dir, embedded_model_path):
     """(nodes, app url): head without CPUs, one worker with 2, the app deployed with `serve deploy`."""
-    nodes = start_head(tmp_path_factory.mktemp("ray"), num_cpus=0)
+    nodes = start_head(ray_temp_dir, num_cpus=0)
     try:
         add_worker(nodes, num_cpus=2)
         http_port = free_port()

@@ -6,7 +6,6 @@ The model is a fake (its SQL does not matter here); the database and its account
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
@@ -17,8 +16,8 @@ from sqlalchemy.pool import NullPool
 
 from deployments.builder import build_app_with_engines
 from tests.fakes import FakeEngine
+from tests.live_databases import PG_URL
 
-PG_URL = os.environ.get("TEXT2SQL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MODEL = "fake"
 
 

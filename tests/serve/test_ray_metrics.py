@@ -39,7 +39,7 @@ def app(tmp_path_factory, embedded_model_path) -> tuple[str, str]:
     connection.close()
     metrics_port = free_port()
     ray.init(
-        num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="text2sql-metrics-tests",
+        address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="text2sql-metrics-tests",
         _metrics_export_port=metrics_port, _system_config={"metrics_report_interval_ms": 1000},
     )
     http_port = free_port()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sqlite3
 import uuid
@@ -25,12 +24,11 @@ from sqlalchemy.pool import NullPool
 
 from deployments.builder import build_app_with_engines
 from tests.fakes import EchoQuestionEngine
+from tests.live_databases import MYSQL_URL, PG_URL
 from text2sql.chinook import chinook_sqlite_path
 
 REAL = "qwen2.5-coder-0.5b"
 ECHO = "echo"
-PG_URL = os.environ.get("TEXT2SQL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-MYSQL_URL = os.environ.get("TEXT2SQL_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 SHOP_ROWS = [(1, "Ada", "Berlin", 120.5), (2, "Bo", "Paris", 80.0), (3, "Cy", "Berlin", 42.25)]
 
 

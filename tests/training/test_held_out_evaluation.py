@@ -23,7 +23,7 @@ from training.train import main  # noqa: E402
 def ray_cluster():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, namespace="text2sql-evaluation-tests")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="text2sql-evaluation-tests")
     yield
     ray.shutdown()
 

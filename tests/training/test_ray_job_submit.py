@@ -29,9 +29,9 @@ PAIRS = [("How many pets are there?", "SELECT COUNT(*) FROM pets"), ("List the p
 
 
 @pytest.fixture(scope="module")
-def head(tmp_path_factory):
+def head(ray_temp_dir):
     """A Ray head with a dashboard (the job server), started as a user would with `ray start --head`."""
-    nodes = start_head(tmp_path_factory.mktemp("ray"))
+    nodes = start_head(ray_temp_dir)
     try:
         yield {"address": nodes.address, "dashboard": nodes.dashboard, "env": nodes.env}
     finally:

@@ -37,7 +37,7 @@ PAIRS = [
 def ray_cluster():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=True, namespace="text2sql-training-tests")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=True, namespace="text2sql-training-tests")
     yield
     ray.shutdown()
 
