@@ -8,6 +8,8 @@ Every setting is the shipped recipe (training/configs/spider-qwen0.5b-cpu.yaml) 
   r16-mlp          rank 16 on q/k/v/o and the MLP (gate/up/down)
   r16-half-steps   rank 16, half of --steps
   r16-double-steps rank 16, twice --steps
+  recipe           the recipe itself, at its own steps: the committed adapter, scored beside the others, never
+                   trained here
 
 Each is trained by `python -m training.train` as a user runs it, into data/lora-tradeoff/<steps>/<setting>; a
 setting whose adapter is there already is not trained again, so an interrupted run goes on where it stopped. A
@@ -44,21 +46,22 @@ RECIPE = ROOT / "training" / "configs" / "spider-qwen0.5b-cpu.yaml"
 WORK_DIR = ROOT / "data" / "lora-tradeoff"
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 MLP = ["gate_proj", "up_proj", "down_proj"]
-SETTINGS = ("r8", "r16", "r32", "r16-mlp", "r16-half-steps", "r16-double-steps")
+SETTINGS = ("r8", "r16", "r32", "r16-mlp", "r16-half-steps", "r16-double-steps", "recipe")
 
 
-def setting_changes(setting: str, steps: int) -> dict:
+def setting_changes(setting: str, steps: int, recipe: dict) -> dict:
     """What one setting changes in the recipe: its LoRA and optimizer fields."""
     rank = {"r8": 8, "r32": 32}.get(setting, 16)
     lora = {"r": rank, "alpha": 2 * rank, "target_modules": ATTENTION + (MLP if setting == "r16-mlp" else [])}
     factor = {"r16-half-steps": 0.5, "r16-double-steps": 2.0}.get(setting, 1.0)
-    return {"lora": lora, "optim": {"max_steps": max(1, round(steps * factor))}}
+    steps = recipe["optim"]["max_steps"] if setting == "recipe" else max(1, round(steps * factor))
+    return {"lora": lora, "optim": {"max_steps": steps}}
 
 
 def setting_config(setting: str, steps: int, recipe: dict) -> dict:
     """The recipe with one setting's changes, its own run name and output, and no held-out evaluation (the
     trade-off scores every adapter on the same Spider questions instead)."""
-    changes = setting_changes(setting, steps)
+    changes = setting_changes(setting, steps, recipe)
     return {
         **recipe,
         "name": setting,
@@ -74,7 +77,7 @@ def setting_config(setting: str, steps: int, recipe: dict) -> dict:
 
 def shipped_adapter(setting: str, steps: int, recipe: dict) -> Path | None:
     """The committed adapter, when `setting` is exactly the recipe it was trained with (same LoRA, same steps)."""
-    changes = setting_changes(setting, steps)
+    changes = setting_changes(setting, steps, recipe)
     same_lora = all(recipe["lora"].get(key) == value for key, value in changes["lora"].items())
     adapter = ROOT / recipe["output_dir"] / recipe["name"]
     same = same_lora and recipe["optim"]["max_steps"] == changes["optim"]["max_steps"]

@@ -35,6 +35,7 @@ def test_each_setting_changes_only_its_own_knob():
     assert changed_fields("r16-half-steps", 40) == {"optim.max_steps": 20}
     assert changed_fields("r16-double-steps", 40) == {"optim.max_steps": 80}
     assert changed_fields("r16", 20) == {"optim.max_steps": 20}
+    assert changed_fields("recipe", 10) == {}
 
 
 def test_only_the_recipe_itself_reuses_the_committed_adapter():
@@ -43,6 +44,7 @@ def test_only_the_recipe_itself_reuses_the_committed_adapter():
     steps = RECIPE_CONFIG["optim"]["max_steps"] // 2
     assert shipped_adapter("r16-double-steps", steps, RECIPE_CONFIG) == shipped
     assert shipped_adapter("r16", 2 * steps, RECIPE_CONFIG) == shipped
-    others = [s for s in SETTINGS if s != "r16-double-steps"]
+    assert shipped_adapter("recipe", steps, RECIPE_CONFIG) == shipped
+    others = [s for s in SETTINGS if s not in ("r16-double-steps", "recipe")]
     assert [shipped_adapter(s, steps, RECIPE_CONFIG) for s in others] == [None] * len(others)
     assert shipped_adapter("r8", 2 * steps, RECIPE_CONFIG) is None
