@@ -175,7 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     adapters = {setting: train(setting, args.steps) for setting in args.only}
     logger.info("trained %d settings in %.0f min", len(adapters), (time.monotonic() - started) / 60)
-    scores = score(adapters, steps=args.steps, limit=args.limit, threads=args.threads, spider_dir=dataset_dir_from_args(args, "spider"))
+    # Two settings can be one adapter (at --steps 20, r16-double-steps and recipe are both the committed one): ask it once.
+    first_setting = {}
+    for setting, path in adapters.items():
+        first_setting.setdefault(path, setting)
+    distinct = {setting: path for path, setting in first_setting.items()}
+    scores = score(distinct, steps=args.steps, limit=args.limit, threads=args.threads, spider_dir=dataset_dir_from_args(args, "spider"))
+    for setting, path in adapters.items():
+        scores.setdefault(setting, scores[first_setting[path]])
     result = {
         "steps": args.steps, "questions": scores["base"]["questions"],
         "adapters": {name: run_summary(path) for name, path in adapters.items()},
