@@ -22,11 +22,13 @@ import pytest
 
 from deployments.builder import build_app
 from deployments.engines.llama_cpp import LlamaCppEngine
+from deployments.protocol.openai import ChatCompletionRequest, CompletionRequest
 from text2sql.pipeline.engine import EmptyPrompt, GenerationRequest, GenerationTimeout, SamplingParams
 from text2sql.prompts import ChatMessage
 
 MODEL = "qwen2.5-coder-0.5b"
-LIMITED = "qwen-limited"  # the same weights with a 1 s generation time limit
+LIMITED = "qwen-limited"  # the same weights with a 3 s generation time limit
+LIMIT_S = 3  # far below a long generation (30 s or more), above a short answer on a busy machine
 CAP = 1024  # max_tokens_limit; a generation that ran to it would hold the model for 30 s or more
 ROUNDS = 20
 
@@ -59,7 +61,7 @@ def apps(ray_serve, embedded_model_path) -> dict[str, str]:
     open_app = {
         "models": [
             model_args(embedded_model_path, MODEL, generation_timeout_s=60),
-            model_args(embedded_model_path, LIMITED, generation_timeout_s=1),
+            model_args(embedded_model_path, LIMITED, generation_timeout_s=LIMIT_S),
         ],
     }
     # The model's own limit is far longer, so the ingress's timeout is what fires.
@@ -91,24 +93,46 @@ def long_request(round_index: int, *, stream: bool, model: str = MODEL) -> tuple
     return "/v1/completions", {**common, "prompt": LONG_COMPLETION}
 
 
+def short_request(round_index: int, model: str) -> tuple[str, dict]:
+    common = {"model": model, "temperature": 0}
+    if is_chat(round_index):
+        return "/v1/chat/completions", {**common, "messages": SHORT_CHAT, "max_tokens": 12}
+    return "/v1/completions", {**common, "prompt": SHORT_COMPLETION, "max_tokens": 4}
+
+
+def assert_short_answer(round_index: int, text: str) -> None:
+    if is_chat(round_index):
+        assert ["1", "2", "3"] == [line.strip() for line in text.strip().splitlines()][:3], text
+    else:
+        assert "from t" in text.lower(), text
+
+
 def assert_answers_at_once(base_url: str, round_index: int, *, model: str = MODEL) -> None:
     """A short request on the same replica: a real answer, and soon, so the long one really stopped."""
     started = time.monotonic()
-    common = {"model": model, "temperature": 0}
+    path, body = short_request(round_index, model)
+    response = httpx.post(f"{base_url}{path}", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    choice = response.json()["choices"][0]
+    assert_short_answer(round_index, choice["message"]["content"] if is_chat(round_index) else choice["text"])
+    elapsed = time.monotonic() - started
+    assert elapsed < ANSWER_WITHIN_S, f"the follow-up took {elapsed:.1f} s: the cancelled generation ran on"
+
+
+def assert_replica_answers_at_once(app: str, round_index: int) -> None:
+    """The same check past the ingress, straight to the replica: the strict app's 2 s would also cut a short
+    answer on a busy machine, and what is tested is the replica, not the ingress's patience."""
+    from ray import serve
+
+    handle = serve.get_deployment_handle(MODEL, app_name=app)
+    started = time.monotonic()
+    _, body = short_request(round_index, MODEL)
     if is_chat(round_index):
-        response = httpx.post(
-            f"{base_url}/v1/chat/completions", json={**common, "messages": SHORT_CHAT, "max_tokens": 12}, timeout=120
-        )
-        assert response.status_code == 200, response.text
-        text = response.json()["choices"][0]["message"]["content"]
-        assert ["1", "2", "3"] == [line.strip() for line in text.strip().splitlines()][:3], text
+        answer = handle.chat.remote(ChatCompletionRequest(**body), time.time()).result(timeout_s=120)
+        assert_short_answer(round_index, answer.choices[0].message.content)
     else:
-        response = httpx.post(
-            f"{base_url}/v1/completions", json={**common, "prompt": SHORT_COMPLETION, "max_tokens": 4}, timeout=120
-        )
-        assert response.status_code == 200, response.text
-        text = response.json()["choices"][0]["text"]
-        assert "from t" in text.lower(), text
+        answer = handle.complete.remote(CompletionRequest(**body), time.time()).result(timeout_s=120)
+        assert_short_answer(round_index, answer.choices[0].text)
     elapsed = time.monotonic() - started
     assert elapsed < ANSWER_WITHIN_S, f"the follow-up took {elapsed:.1f} s: the cancelled generation ran on"
 
@@ -228,7 +252,7 @@ def test_ingress_timeout_stops_a_plain_generation(apps):
         response = httpx.post(f"{base_url}{path}", json=body, timeout=60)
         assert response.status_code == 504, response.text
         assert "did not answer within 2 s" in response.json()["error"]["message"]
-        assert_answers_at_once(base_url, round_index)
+        assert_replica_answers_at_once("strict", round_index)
         assert replica_pid("strict") == pid, f"the replica was replaced in round {round_index}"
 
 
@@ -246,7 +270,7 @@ def test_ingress_timeout_stops_a_streamed_generation(apps):
             assert "did not answer within 2 s" in events[-1]["error"]["message"]
         else:
             assert response.status_code == 504 and not is_chat(round_index)
-        assert_answers_at_once(base_url, round_index)
+        assert_replica_answers_at_once("strict", round_index)
         assert replica_pid("strict") == pid, f"the replica was replaced in round {round_index}"
 
 
@@ -262,7 +286,7 @@ def test_generation_time_limit_is_a_504_naming_it_and_the_replica_lives_on(apps)
         assert response.status_code == 504, response.text
         error = response.json()["error"]
         assert error["type"] == "timeout_error"
-        assert "limit of 1 s (generation_timeout_s)" in error["message"], error
+        assert f"limit of {LIMIT_S} s (generation_timeout_s)" in error["message"], error
         assert_answers_at_once(base_url, round_index, model=LIMITED)
     path, body = long_request(0, stream=True, model=LIMITED)
     with httpx.stream("POST", f"{base_url}{path}", json=body, timeout=120) as response:
@@ -329,5 +353,7 @@ def test_health_answers_at_once_while_the_model_is_busy(apps):
             assert health.json()["running_replicas"][MODEL] == 1
             time.sleep(0.2)
     timings.sort()
-    assert timings[len(timings) // 2] < 0.1 and timings[-1] < 1.0, f"/health took {timings} s while the model worked"
+    # A /health that waited on the model would take as long as the generation (30 s or more); the bounds
+    # leave room for a machine that another test keeps busy.
+    assert timings[len(timings) // 2] < 0.5 and timings[-1] < 2.0, f"/health took {timings} s while the model worked"
     assert_answers_at_once(base_url, 0)
