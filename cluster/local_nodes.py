@@ -49,8 +49,14 @@ def _ray_start(arguments: list[str], env: dict[str, str]) -> int:
         [str(BIN / "ray"), "start", *arguments, "--disable-usage-stats", *_agent_ports()],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    output, _ = starter.communicate(timeout=180)
+    try:
+        output, _ = starter.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        stop_process_group(starter.pid)
+        raise RuntimeError("ray start did not finish within 180 s") from None
     if starter.returncode != 0:
+        # A half-started node (its GCS, often) lives on in the session otherwise, holding ports and memory.
+        stop_process_group(starter.pid)
         raise RuntimeError(f"ray start failed: {output.decode()[-2000:]}")
     return starter.pid
 

@@ -1,0 +1,40 @@
+"""A `ray start` that fails must not leave what it started behind: a half-started node (its GCS, often) would
+hold ports and memory for the rest of the session. A stand-in `ray` starts a daemon in its session, as the real one
+starts its GCS, and then fails; the real failure (an AF_UNIX path too long for the dashboard's socket) takes 80 s."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from cluster import local_nodes
+
+FAILING_RAY = """#!/bin/sh
+sleep 300 >/dev/null 2>&1 &
+echo $! > "{pid_file}"
+echo "Module MetricsHead failed to start."
+exit 1
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat_file:  # a zombie is dead, only not yet reaped
+        return stat_file.read().split()[2] != "Z"
+
+
+def test_a_failed_ray_start_stops_the_daemons_it_began(tmp_path, monkeypatch):
+    pid_file = tmp_path / "daemon.pid"
+    ray = tmp_path / "ray"
+    ray.write_text(FAILING_RAY.format(pid_file=pid_file))
+    ray.chmod(ray.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(local_nodes, "BIN", tmp_path)
+
+    with pytest.raises(RuntimeError, match="ray start failed: Module MetricsHead failed to start"):
+        local_nodes._ray_start(["--head"], dict(os.environ))
+    assert not alive(int(pid_file.read_text())), "the daemon the failed `ray start` began is still running"
