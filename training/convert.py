@@ -7,7 +7,8 @@
 
 Each line carries the structured schema introspected the way serving introspects a configured database
 (`SchemaResolver`: the same sample values, the database's name), so the prompt rendered for training is the one
-the served model sees. A question whose gold SQL the project's validator refuses, or whose database file is
+the served model sees. Spider's gold SQL is written in standard SQL where that keeps its rows
+(`training/gold_sql.py`: single-quoted strings, one space). A question whose gold SQL the project's validator refuses, or whose database file is
 missing, is left out and reported on stderr with its index: a converter may drop it, the loader never does. Evaluation sets (any path through a `dev` or
 `sql-eval` directory) are refused: their answers must never be trained on.
 """
@@ -26,8 +27,10 @@ from sqlalchemy.engine import make_url
 from deployments.databases import DatabaseConfig
 from deployments.errors import DatabaseUnavailable
 from deployments.schema_resolver import SchemaResolver
+from text2sql.execution import ExecutionError, execute_read_only
 from text2sql.schema import DatabaseSchema
 from text2sql.validation import validate_sql
+from training.gold_sql import standard_sql
 from training.jsonl import DataError
 from training.records import TrainingRecord
 
@@ -59,6 +62,8 @@ class Dropped:
 class Conversion:
     records: list[TrainingRecord] = field(default_factory=list)
     dropped: list[Dropped] = field(default_factory=list)
+    rewritten: int = 0  # gold SQL written in standard SQL (training/gold_sql.py), with the same rows
+    kept_as_written: int = 0  # gold SQL the rewrite changed the rows of, or could not read: kept as it was
 
     @property
     def total(self) -> int:
@@ -96,7 +101,9 @@ def convert_spider(
             missing = f"no SQLite file database/{db_id}/{db_id}.sqlite"
             conversion.dropped.append(Dropped(index, db_id, "no_database", missing))
             continue
-        _add(conversion, index, db_id, question=question, sql=sql, schema=schemas[db_id], dialect="sqlite")
+        sqlite_url = f"sqlite:///{(Path(spider_dir) / 'database' / db_id / f'{db_id}.sqlite').resolve()}"
+        _add(conversion, index, db_id, question=question, sql=sql, schema=schemas[db_id], dialect="sqlite",
+             standardise_on=sqlite_url)
     return conversion
 
 
@@ -134,10 +141,17 @@ def write_records(records: list[TrainingRecord], out: Path) -> None:
 
 
 def dropped_report(conversion: Conversion) -> str:
-    """How many questions were left out and why, with the first few of each kind by index."""
+    """How many questions were left out and why, with the first few of each kind by index; how many gold queries
+    were rewritten in standard SQL."""
+    rewrites = []
+    if conversion.rewritten or conversion.kept_as_written:
+        rewrites.append(
+            f"wrote {conversion.rewritten} gold queries in standard SQL (same rows); kept {conversion.kept_as_written} "
+            "as written (the rewrite changed their rows or could not read them)"
+        )
     if not conversion.dropped:
-        return f"kept all {conversion.total} questions"
-    lines = [f"dropped {len(conversion.dropped)} of {conversion.total} questions"]
+        return "\n".join([f"kept all {conversion.total} questions", *rewrites])
+    lines = [f"dropped {len(conversion.dropped)} of {conversion.total} questions", *rewrites]
     for kind, why in DROP_KINDS.items():
         dropped = [d for d in conversion.dropped if d.kind == kind]
         if dropped:
@@ -149,14 +163,37 @@ def dropped_report(conversion: Conversion) -> str:
 
 
 def _add(conversion: Conversion, index: int, where: str, *, question: str, sql: str, schema: DatabaseSchema,
-         dialect: str) -> None:
+         dialect: str, standardise_on: str | None = None) -> None:
+    """`standardise_on`: the database URL on which a rewrite of the gold SQL (gold_sql.standard_sql) must give
+    the original's rows to replace it."""
     result = validate_sql(sql, dialect=dialect, schema=schema)
     if not result.valid:
         conversion.dropped.append(Dropped(index, where, "invalid_sql", "; ".join(issue.message for issue in result.errors)))
         return
-    conversion.records.append(
-        TrainingRecord(question=question.strip(), schema=schema, sql=sql.strip(), dialect=dialect)
-    )
+    sql = sql.strip()
+    if standardise_on is not None:
+        sql = _standardised(conversion, sql, schema, dialect, standardise_on)
+    conversion.records.append(TrainingRecord(question=question.strip(), schema=schema, sql=sql, dialect=dialect))
+
+
+def _standardised(conversion: Conversion, sql: str, schema: DatabaseSchema, dialect: str, url: str) -> str:
+    rewritten = standard_sql(sql, schema, dialect=dialect)
+    if rewritten is None:
+        conversion.kept_as_written += 1
+        return sql
+    if rewritten == sql:
+        return sql
+    try:
+        same_rows = validate_sql(rewritten, dialect=dialect, schema=schema).valid and (
+            execute_read_only(url, rewritten, max_rows=100_000).rows == execute_read_only(url, sql, max_rows=100_000).rows
+        )
+    except ExecutionError:  # the original runs (Spider's answers do); a rewrite that fails is not kept
+        same_rows = False
+    if not same_rows:
+        conversion.kept_as_written += 1
+        return sql
+    conversion.rewritten += 1
+    return rewritten
 
 
 def _spider_questions(path: Path) -> list[tuple[str, str, str]]:

@@ -17,10 +17,13 @@ from training.jsonl import DataError
 from training.records import load_records
 
 QUESTIONS = [
-    {"db_id": "shop", "question": "How many customers are there?", "query": "SELECT count(*) FROM customers"},
+    {"db_id": "shop", "question": "How many customers are there?", "query": "SELECT COUNT(*) FROM customers"},
     {"db_id": "shop", "question": "List the emails.", "query": "SELECT email FROM customers"},
-    {"db_id": "zoo", "question": "Which animals are older than 3?", "query": "SELECT name FROM animals WHERE age > 3"},
+    # Spider's way: a double-quoted string, two spaces around the operators.
+    {"db_id": "zoo", "question": "Which animals but Rex are older than 3?",
+     "query": 'SELECT name FROM animals WHERE age  >  3 AND name != "Rex"'},
 ]
+STANDARD_ZOO_SQL = "SELECT name FROM animals WHERE age > 3 AND name <> 'Rex'"
 
 
 def build_spider(root: Path) -> Path:
@@ -58,10 +61,19 @@ def test_the_spider_cli_writes_lines_the_loader_accepts_and_reports_the_dropped(
     with caplog.at_level(logging.INFO, logger="training.convert"):
         assert main(["spider", "--spider-dir", str(spider), "--split", "train", "--out", str(out)]) == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [line["sql"] for line in lines] == [QUESTIONS[0]["query"], QUESTIONS[2]["query"]]
+    assert [line["sql"] for line in lines] == [QUESTIONS[0]["query"], STANDARD_ZOO_SQL]
     assert lines[1]["schema"]["name"] == "zoo" and "database" not in lines[1]
     assert [r.question for r in load_records(out)] == [QUESTIONS[0]["question"], QUESTIONS[2]["question"]]
     assert "dropped 1 of 3 questions" in caplog.text and "#1 (shop)" in caplog.text
+    assert "wrote 1 gold queries in standard SQL (same rows); kept 0 as written" in caplog.text
+
+
+def test_a_rewrite_that_changes_the_rows_is_not_kept(tmp_path, monkeypatch):
+    spider = build_spider(tmp_path / "spider" / "train")
+    monkeypatch.setattr("training.convert.standard_sql", lambda sql, schema, dialect: sql.replace("age  >  3", "age > 1"))
+    conversion = convert_spider(spider)
+    assert [r.sql for r in conversion.records] == [QUESTIONS[0]["query"], QUESTIONS[2]["query"]]
+    assert (conversion.rewritten, conversion.kept_as_written) == (0, 1)
 
 
 def test_a_missing_database_file_drops_its_questions_and_says_so(tmp_path):
