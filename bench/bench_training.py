@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bench.paths import RESULTS_DIR
 from bench.report import update_benchmarks_section
+from training.adapter_output import GGUF_LORA
 
 
 def run_summary(adapter: Path) -> dict:
@@ -42,10 +43,30 @@ def run_summary(adapter: Path) -> dict:
         "peak_memory_mb": metrics.get("peak_memory_mb"),
         "final_loss": (metrics.get("loss_curve") or [None])[-1],
         "adapter_mb": (adapter / "adapter_model.safetensors").stat().st_size / 1e6,
-        "gguf_lora_mb": (adapter / "adapter.gguf").stat().st_size / 1e6 if (adapter / "adapter.gguf").is_file() else None,
+        "gguf_lora_mb": gguf_lora_mb(adapter, metadata["base_model"]),
         "held_out_evaluation": metadata.get("held_out_evaluation"),
         "data_sha256": metadata["data_sha256"],
     }
+
+
+def gguf_lora_mb(adapter: Path, base_model: str) -> float | None:
+    """The GGUF LoRA llama.cpp serves: the job's own file, else the one serving converts (and caches) for a GGUF base;
+    None for a base llama.cpp does not serve."""
+    from deployments.embedded_models import ensure_embedded_model
+    from deployments.engines.gguf_lora import GgufBase, gguf_lora
+    from deployments.engines.peft_lora import read_peft_lora
+
+    own = adapter / GGUF_LORA
+    if own.is_file():
+        return own.stat().st_size / 1e6
+    if base_model.startswith("embedded:"):
+        base = ensure_embedded_model(base_model.removeprefix("embedded:"), progress=False)
+    elif base_model.lower().endswith(".gguf") and Path(base_model).is_file():
+        base = Path(base_model)
+    else:
+        return None
+    converted = gguf_lora(read_peft_lora(adapter), GgufBase.read(base), base_name=base.name)
+    return converted.stat().st_size / 1e6
 
 
 def accuracy_pairs(summary: dict, accuracy_file: Path) -> list[dict]:
