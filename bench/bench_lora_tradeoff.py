@@ -19,12 +19,14 @@ Training runs one at a time (each takes both cores). Then one app serves the bas
 replica, and the same fixed sample of Spider dev's public half (`--limit`, seed 1234; Spider's rule) goes to the
 base and to each adapter, taking turns question by question. About 35 minutes of training per 20 steps on 2 cores.
 
-Writes bench/results/lora-tradeoff.json and the `lora-tradeoff` section of BENCHMARKS.md.
+Writes bench/results/lora-tradeoff.json and the `lora-tradeoff` section of BENCHMARKS.md; the table again from the
+JSON: `python -c "from bench.bench_lora_tradeoff import rerender; rerender()"`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import subprocess
@@ -36,7 +38,7 @@ import yaml
 
 from bench import bench_accuracy
 from bench.bench_training import run_summary
-from bench.paths import add_dataset_flags, dataset_dir_from_args
+from bench.paths import RESULTS_DIR, add_dataset_flags, dataset_dir_from_args
 from bench.report import publish
 from bench.serve_app import run_per_model, start_bench_app, stop_bench_app
 
@@ -46,6 +48,7 @@ RECIPE = ROOT / "training" / "configs" / "spider-qwen0.5b-cpu.yaml"
 WORK_DIR = ROOT / "data" / "lora-tradeoff"
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 MLP = ["gate_proj", "up_proj", "down_proj"]
+RESULT_FILE = RESULTS_DIR / "lora-tradeoff.json"
 SETTINGS = ("r8", "r16", "r32", "r16-mlp", "r16-half-steps", "r16-double-steps", "recipe")
 
 
@@ -84,6 +87,12 @@ def shipped_adapter(setting: str, steps: int, recipe: dict) -> Path | None:
     return adapter if same and (adapter / "text2sql-adapter.json").is_file() else None
 
 
+def adapter_dir(setting: str, steps: int) -> Path:
+    """Where a setting's adapter is: the committed one for the recipe itself, else this benchmark's work directory."""
+    recipe = yaml.safe_load(RECIPE.read_text())
+    return shipped_adapter(setting, steps, recipe) or Path(setting_config(setting, steps, recipe)["output_dir"]) / setting
+
+
 def train(setting: str, steps: int) -> Path:
     """Train one setting unless its adapter exists; the adapter's directory."""
     recipe = yaml.safe_load(RECIPE.read_text())
@@ -91,7 +100,7 @@ def train(setting: str, steps: int) -> Path:
         logger.info("%s: the recipe itself, trained already: %s", setting, shipped)
         return shipped
     config = setting_config(setting, steps, recipe)
-    adapter = Path(config["output_dir"]) / setting
+    adapter = adapter_dir(setting, steps)
     if (adapter / "text2sql-adapter.json").is_file():
         logger.info("%s: adapter already trained in %s", setting, adapter)
         return adapter
@@ -143,9 +152,9 @@ def render(result: dict) -> str:
         f"per step, 2 cores) with one thing changed per row; every adapter and the base answer the same "
         f"{result['questions']} Spider questions (Spider's rule), taking turns, through the served pipeline.",
         "",
-        "| setting | r | target modules | steps | training | adapter | final loss | Spider | vs base | median latency |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        f"| base model | - | - | - | - | - | - | {100 * base['accuracy']:.1f}% | - | "
+        "| setting | r | target modules | steps | training | adapter | final loss | held-out loss | Spider | vs base | median latency |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| base model | - | - | - | - | - | - | - | {100 * base['accuracy']:.1f}% | - | "
         f"{base['median_latency_ms'] / 1000:.2f} s |",
     ]
     for setting in SETTINGS:
@@ -156,10 +165,22 @@ def render(result: dict) -> str:
         shipped = " (the shipped adapter)" if setting in result.get("shipped", []) else ""
         lines.append(
             f"| {setting}{shipped} | {info['lora']['r']} | {modules} | {info['steps']} | {info['train_runtime_s'] / 60:.0f} min | "
-            f"{info['adapter_mb']:.1f} MB | {info['final_loss']:.3f} | {100 * scored['accuracy']:.1f}% | "
+            f"{info['adapter_mb']:.1f} MB | {info['final_loss']:.3f} | {_loss(info.get('eval_loss'))} | "
+            f"{100 * scored['accuracy']:.1f}% | "
             f"{100 * (scored['accuracy'] - base['accuracy']):+.1f} | {scored['median_latency_ms'] / 1000:.2f} s |"
         )
     return "\n".join(lines)
+
+
+def _loss(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def rerender() -> None:
+    """The published table again from bench/results/lora-tradeoff.json, each adapter's summary read afresh."""
+    result = json.loads(RESULT_FILE.read_text())
+    result["adapters"] = {name: run_summary(adapter_dir(name, result["steps"])) for name in result["adapters"]}
+    publish("lora-tradeoff", result, render(result))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,6 +42,7 @@ def run_summary(adapter: Path) -> dict:
         "tokens_per_s": tokens / runtime if tokens and runtime else None,
         "peak_memory_mb": metrics.get("peak_memory_mb"),
         "final_loss": (metrics.get("loss_curve") or [None])[-1],
+        "eval_loss": metrics.get("eval_loss"),  # on the held-out slice of the training data (eval_fraction)
         "adapter_mb": (adapter / "adapter_model.safetensors").stat().st_size / 1e6,
         "gguf_lora_mb": gguf_lora_mb(adapter, metadata["base_model"]),
         "held_out_evaluation": metadata.get("held_out_evaluation"),

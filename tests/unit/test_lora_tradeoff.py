@@ -48,3 +48,31 @@ def test_only_the_recipe_itself_reuses_the_committed_adapter():
     others = [s for s in SETTINGS if s not in ("r16-double-steps", "recipe")]
     assert [shipped_adapter(s, steps, RECIPE_CONFIG) for s in others] == [None] * len(others)
     assert shipped_adapter("r8", 2 * steps, RECIPE_CONFIG) is None
+
+
+def test_adapter_dir_is_the_committed_adapter_for_the_recipe_and_the_work_directory_otherwise():
+    from bench.bench_lora_tradeoff import WORK_DIR, adapter_dir
+
+    assert adapter_dir("recipe", 10) == ROOT / "adapters" / RECIPE_CONFIG["name"]
+    assert adapter_dir("r8", 10) == WORK_DIR / "10" / "r8"
+
+
+def test_the_table_shows_each_setting_with_its_losses_against_the_base():
+    from bench.bench_lora_tradeoff import render
+
+    def summary(r: int, modules: list[str], steps: int, eval_loss: float | None) -> dict:
+        return {"lora": {"r": r, "target_modules": modules}, "steps": steps, "train_runtime_s": 1200,
+                "adapter_mb": 2.2 * r / 8, "final_loss": 0.3, "eval_loss": eval_loss}
+
+    attention = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    result = {
+        "steps": 10, "questions": 60, "shipped": ["recipe"],
+        "adapters": {"r8": summary(8, attention, 10, 0.281), "recipe": summary(16, attention, 40, None)},
+        "scores": {"base": {"accuracy": 0.5, "median_latency_ms": 1500}, "r8": {"accuracy": 0.55, "median_latency_ms": 1600},
+                   "recipe": {"accuracy": 0.45, "median_latency_ms": 1700}},
+    }  # fmt: skip
+    rows = [line for line in render(result).splitlines() if line.startswith("| ")]
+    assert rows[0].split(" | ")[7] == "held-out loss"
+    assert rows[1].startswith("| base model |") and "50.0%" in rows[1]
+    assert rows[2] == "| r8 | 8 | attention | 10 | 20 min | 2.2 MB | 0.300 | 0.281 | 55.0% | +5.0 | 1.60 s |"
+    assert rows[3].startswith("| recipe (the shipped adapter) | 16 | attention | 40 |") and "| - | 45.0% | -5.0 |" in rows[3]
