@@ -160,15 +160,21 @@ def render(result: dict) -> str:
     for setting in SETTINGS:
         if setting not in result["adapters"]:
             continue
-        info, scored = result["adapters"][setting], result["scores"][setting]
+        info, scored = result["adapters"][setting], result["scores"].get(setting)
         modules = "attention + MLP" if "gate_proj" in info["lora"]["target_modules"] else "attention"
         shipped = " (the shipped adapter)" if setting in result.get("shipped", []) else ""
+        spider = (
+            f"{100 * scored['accuracy']:.1f}% | {100 * (scored['accuracy'] - base['accuracy']):+.1f} | "
+            f"{scored['median_latency_ms'] / 1000:.2f} s"
+            if scored else "not scored | - | -"
+        )
         lines.append(
             f"| {setting}{shipped} | {info['lora']['r']} | {modules} | {info['steps']} | {info['train_runtime_s'] / 60:.0f} min | "
-            f"{info['adapter_mb']:.1f} MB | {info['final_loss']:.3f} | {_loss(info.get('eval_loss'))} | "
-            f"{100 * scored['accuracy']:.1f}% | "
-            f"{100 * (scored['accuracy'] - base['accuracy']):+.1f} | {scored['median_latency_ms'] / 1000:.2f} s |"
+            f"{info['adapter_mb']:.1f} MB | {info['final_loss']:.3f} | {_loss(info.get('eval_loss'))} | {spider} |"
         )
+    unscored = [setting for setting in result["adapters"] if setting not in result["scores"]]
+    if unscored:
+        lines += ["", f"Trained after the scoring run, so not asked the Spider questions: {', '.join(unscored)}."]
     return "\n".join(lines)
 
 
@@ -176,10 +182,12 @@ def _loss(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def rerender() -> None:
-    """The published table again from bench/results/lora-tradeoff.json, each adapter's summary read afresh."""
+def rerender(add: tuple[str, ...] = ()) -> None:
+    """The published table again from bench/results/lora-tradeoff.json, each adapter's summary read afresh; `add`:
+    settings trained since at the same --steps, shown without a Spider score."""
     result = json.loads(RESULT_FILE.read_text())
-    result["adapters"] = {name: run_summary(adapter_dir(name, result["steps"])) for name in result["adapters"]}
+    names = [*result["adapters"], *(name for name in add if name not in result["adapters"])]
+    result["adapters"] = {name: run_summary(adapter_dir(name, result["steps"])) for name in names}
     publish("lora-tradeoff", result, render(result))
 
 

@@ -76,3 +76,8 @@ def test_the_table_shows_each_setting_with_its_losses_against_the_base():
     assert rows[1].startswith("| base model |") and "50.0%" in rows[1]
     assert rows[2] == "| r8 | 8 | attention | 10 | 20 min | 2.2 MB | 0.300 | 0.281 | 55.0% | +5.0 | 1.60 s |"
     assert rows[3].startswith("| recipe (the shipped adapter) | 16 | attention | 40 |") and "| - | 45.0% | -5.0 |" in rows[3]
+
+    result["adapters"]["r16-mlp"] = summary(16, attention + ["gate_proj", "up_proj", "down_proj"], 10, 0.25)
+    table = render(result)
+    assert "| r16-mlp | 16 | attention + MLP | 10 | 20 min | 4.4 MB | 0.300 | 0.250 | not scored | - | - |" in table
+    assert table.endswith("not asked the Spider questions: r16-mlp.")
