@@ -146,8 +146,10 @@ def score(
 
 def render(result: dict) -> str:
     base = result["scores"]["base"]
+    scored_settings = [setting for setting in SETTINGS if setting in result["scores"]]
+    only = "" if set(scored_settings) == set(SETTINGS) else f" --only {' '.join(scored_settings)}"
     lines = [
-        f"Command: `python -m bench.bench_lora_tradeoff --steps {result['steps']} --limit {result['questions']}`. The "
+        f"Command: `python -m bench.bench_lora_tradeoff --steps {result['steps']} --limit {result['questions']}{only}`. The "
         f"shipped recipe (`training/configs/spider-qwen0.5b-cpu.yaml`: Spider train, top 12 of 24 blocks, 8 examples "
         f"per step, 2 cores) with one thing changed per row; every adapter and the base answer the same "
         f"{result['questions']} Spider questions (Spider's rule), taking turns, through the served pipeline.",
