@@ -8,9 +8,10 @@
 Each line carries the structured schema introspected the way serving introspects a configured database
 (`SchemaResolver`: the same sample values, the database's name), so the prompt rendered for training is the one
 the served model sees. Spider's gold SQL is written in standard SQL where that keeps its rows
-(`training/gold_sql.py`: single-quoted strings, one space). A question whose gold SQL the project's validator refuses, or whose database file is
-missing, is left out and reported on stderr with its index: a converter may drop it, the loader never does. Evaluation sets (any path through a `dev` or
-`sql-eval` directory) are refused: their answers must never be trained on.
+(`training/gold_sql.py`: single-quoted strings, one space). A question whose gold SQL the project's validator
+refuses, or whose database file is missing, is left out and reported on stderr with its index: a converter may
+drop it, the loader never does. Evaluation sets (any path through a `dev` or `sql-eval` directory) are refused:
+their answers must never be trained on.
 """
 
 from __future__ import annotations
