@@ -27,8 +27,8 @@ from text2sql.pipeline.engine import EmptyPrompt, GenerationRequest, GenerationT
 from text2sql.prompts import ChatMessage
 
 MODEL = "qwen2.5-coder-0.5b"
-LIMITED = "qwen-limited"  # the same weights with a 3 s generation time limit
-LIMIT_S = 3  # far below a long generation (30 s or more), above a short answer on a busy machine
+LIMITED = "qwen-limited"  # the same weights with a 5 s generation time limit
+LIMIT_S = 5  # far below a long generation (30 s or more), above a short answer on a busy machine
 CAP = 1024  # max_tokens_limit; a generation that ran to it would hold the model for 30 s or more
 ROUNDS = 20
 
