@@ -87,20 +87,20 @@ def shipped_adapter(setting: str, steps: int, recipe: dict) -> Path | None:
     return adapter if same and (adapter / "text2sql-adapter.json").is_file() else None
 
 
-def adapter_dir(setting: str, steps: int) -> Path:
+def adapter_dir(setting: str, steps: int, recipe: dict | None = None) -> Path:
     """Where a setting's adapter is: the committed one for the recipe itself, else this benchmark's work directory."""
-    recipe = yaml.safe_load(RECIPE.read_text())
+    recipe = recipe or yaml.safe_load(RECIPE.read_text())
     return shipped_adapter(setting, steps, recipe) or Path(setting_config(setting, steps, recipe)["output_dir"]) / setting
 
 
 def train(setting: str, steps: int) -> Path:
     """Train one setting unless its adapter exists; the adapter's directory."""
     recipe = yaml.safe_load(RECIPE.read_text())
-    if shipped := shipped_adapter(setting, steps, recipe):
-        logger.info("%s: the recipe itself, trained already: %s", setting, shipped)
-        return shipped
+    adapter = adapter_dir(setting, steps, recipe)
+    if not adapter.is_relative_to(WORK_DIR):
+        logger.info("%s: the recipe itself, trained already: %s", setting, adapter)
+        return adapter
     config = setting_config(setting, steps, recipe)
-    adapter = adapter_dir(setting, steps)
     if (adapter / "text2sql-adapter.json").is_file():
         logger.info("%s: adapter already trained in %s", setting, adapter)
         return adapter

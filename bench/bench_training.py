@@ -53,21 +53,21 @@ def run_summary(adapter: Path) -> dict:
 def gguf_lora_mb(adapter: Path, base_model: str) -> float | None:
     """The GGUF LoRA llama.cpp serves: the job's own file, else the one serving converts (and caches) for a GGUF base;
     None for a base llama.cpp does not serve."""
-    from deployments.embedded_models import ensure_embedded_model
     from deployments.engines.gguf_lora import GgufBase, gguf_lora
     from deployments.engines.peft_lora import read_peft_lora
+    from deployments.engines.transformers_loading import is_gguf
+    from deployments.model_source import parse_model_source, resolve_model_path
 
     own = adapter / GGUF_LORA
     if own.is_file():
         return own.stat().st_size / 1e6
-    if base_model.startswith("embedded:"):
-        base = ensure_embedded_model(base_model.removeprefix("embedded:"), progress=False)
-    elif base_model.lower().endswith(".gguf") and Path(base_model).is_file():
-        base = Path(base_model)
-    else:
+    source = parse_model_source(base_model)
+    if source.kind not in ("embedded", "local"):  # a hub or S3 base: not fetched just to measure a file
         return None
-    converted = gguf_lora(read_peft_lora(adapter), GgufBase.read(base), base_name=base.name)
-    return converted.stat().st_size / 1e6
+    base = resolve_model_path(source)
+    if not is_gguf(base):
+        return None
+    return gguf_lora(read_peft_lora(adapter), GgufBase.read(base), base_name=base.name).stat().st_size / 1e6
 
 
 def accuracy_pairs(summary: dict, accuracy_file: Path) -> list[dict]:

@@ -102,7 +102,7 @@ def convert_spider(
             missing = f"no SQLite file database/{db_id}/{db_id}.sqlite"
             conversion.dropped.append(Dropped(index, db_id, "no_database", missing))
             continue
-        sqlite_url = f"sqlite:///{(Path(spider_dir) / 'database' / db_id / f'{db_id}.sqlite').resolve()}"
+        sqlite_url = f"sqlite:///{_spider_sqlite(Path(spider_dir) / 'database', db_id).resolve()}"
         _add(conversion, index, db_id, question=question, sql=sql, schema=schemas[db_id], dialect="sqlite",
              standardise_on=sqlite_url)
     return conversion
@@ -217,10 +217,14 @@ def _spider_questions(path: Path) -> list[tuple[str, str, str]]:
 
 def _spider_schema(database_dir: Path, db_id: str) -> DatabaseSchema | None:
     """None when the database file is missing; ConvertError when it is there but cannot be read."""
-    sqlite_path = database_dir / db_id / f"{db_id}.sqlite"
+    sqlite_path = _spider_sqlite(database_dir, db_id)
     if not sqlite_path.is_file():
         return None
     return served_schema(db_id, DatabaseConfig(url=f"sqlite:///{sqlite_path.resolve()}"))
+
+
+def _spider_sqlite(database_dir: Path, db_id: str) -> Path:
+    return database_dir / db_id / f"{db_id}.sqlite"
 
 
 def _read_pairs(path: Path) -> list[tuple[int, str, str]]:
