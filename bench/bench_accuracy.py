@@ -21,7 +21,7 @@ Variants: default (validation + repair), no-repair (validate: false), constraine
 (five candidates, vote by result), no-fix (no deterministic identifier fixes before a re-prompt), plain (the
 baseline: the same model through /v1/chat/completions with a plain prompt and no pipeline, bench/plain_prompt.py),
 fallback4 (4 sampled candidates only when the greedy answer fails or is empty), examples3 (3 Spider-train pairs
-like the question), values (value linking), zh-hint (the Chinese-question note), xiyan (the same GGUF served with
+like the question, their SQL in standard SQL), values (value linking), zh-hint (the Chinese-question note), xiyan (the same GGUF served with
 the `xiyan` prompt, one Chinese user message with the schema in M-Schema). The variants of one run take
 turns question by question, so their latencies compare. Matching follows text2sql/accuracy.py, by each suite's rule.
 
@@ -32,6 +32,7 @@ per-question details in bench/results/accuracy/, and the table in BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -43,11 +44,19 @@ from pathlib import Path
 
 import requests
 
-from bench.paths import DATA_DIR, RESULTS_DIR, add_dataset_flags, dataset_dir, dataset_dir_from_args
+from bench.paths import (
+    DATA_DIR,
+    REPO_ROOT,
+    RESULTS_DIR,
+    add_dataset_flags,
+    dataset_dir,
+    dataset_dir_from_args,
+)
 from bench.plain_prompt import ask_plain
 from bench.report import update_benchmarks_section
 from bench.serve_app import XIYAN_SUFFIX, run_per_model, start_bench_app, stop_bench_app
 from text2sql.scoring import RULES, GoldResults, judge, rule_of_suite
+from training.convert import SPIDER_SPLITS, ConvertError, convert_spider, refuse_evaluation_set, write_records
 
 logger = logging.getLogger("bench_accuracy")
 MODELS = ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
@@ -88,12 +97,22 @@ def adapter_under_test(directory: Path, models: list[str]) -> list[dict]:
 # ---- questions -----------------------------------------------------------------------------------
 
 
-def spider_train_store(spider_dir: Path | None = None) -> Path:
-    """The example store: Spider's train split, whose databases are disjoint from dev's. Evaluation sets (Spider
-    dev, sql-eval) are never a store: their answers would leak into the prompts."""
-    store = (spider_dir or dataset_dir("spider")) / "train" / "train_spider.json"
-    if "dev" in store.parts or "sql-eval" in store.parts:
-        raise SystemExit(f"refusing {store} as an example store: it is an evaluation set")
+def spider_train_store(spider_dir: Path | None = None, cache_dir: Path = REPO_ROOT / "data") -> Path:
+    """The example store: Spider's train split, whose databases are disjoint from dev's, with its gold SQL in
+    standard SQL as training.convert writes it (single-quoted strings, not Spider's SQLite-only double quotes).
+    Built once into `cache_dir`, named by the split file's hash. Evaluation sets (Spider dev, sql-eval) are never
+    a store: their answers would leak into the prompts."""
+    train_dir = (spider_dir or dataset_dir("spider")) / "train"
+    try:
+        refuse_evaluation_set(train_dir)
+    except ConvertError as e:
+        raise SystemExit(str(e)) from None
+    split_file = train_dir / SPIDER_SPLITS["train"]
+    digest = hashlib.sha256(split_file.read_bytes()).hexdigest()[:12]
+    store = cache_dir / f"spider_examples-{digest}.jsonl"
+    if not store.is_file():
+        logger.info("building the example store %s from %s", store, split_file)
+        write_records(convert_spider(train_dir).records, store, examples_only=True)
     return store
 
 

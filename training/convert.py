@@ -4,13 +4,15 @@
     python -m training.convert spider --spider-dir ../shared/spider/train --split train --out data/s500.jsonl \\
         --limit 500 --seed 0
     python -m training.convert pairs --database-url sqlite:///shop.db --pairs shop_pairs.jsonl --out data/shop.jsonl
+    python -m training.convert spider --spider-dir ../shared/spider/train --examples --out data/spider_examples.jsonl
 
 Each line carries the structured schema introspected the way serving introspects a configured database
 (`SchemaResolver`: the same sample values, the database's name), so the prompt rendered for training is the one
 the served model sees. Spider's gold SQL is written in standard SQL where that keeps its rows
 (`training/gold_sql.py`: single-quoted strings, one space). A question whose gold SQL the project's validator
 refuses, or whose database file is missing, is left out and reported on stderr with its index: a converter may
-drop it, the loader never does. Evaluation sets (any path through a `dev` or `sql-eval` directory) are refused:
+drop it, the loader never does. `--examples` writes only `{question, sql}` per line: an example store for the
+pipeline's retrieved examples (`pipeline.example_store`, text2sql/examples.py). Evaluation sets (any path through a `dev` or `sql-eval` directory) are refused:
 their answers must never be trained on.
 """
 
@@ -133,11 +135,15 @@ def served_schema(name: str, config: DatabaseConfig) -> DatabaseSchema:
         raise ConvertError(e.message) from None
 
 
-def write_records(records: list[TrainingRecord], out: Path) -> None:
+def write_records(records: list[TrainingRecord], out: Path, *, examples_only: bool = False) -> None:
+    """`examples_only`: each line is `{question, sql}`, the example store's form, without the schema."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as lines:
         for record in records:
-            data = record.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+            if examples_only:
+                data = {"question": record.question, "sql": record.sql}
+            else:
+                data = record.model_dump(mode="json", by_alias=True, exclude_defaults=True)
             lines.write(json.dumps(data, ensure_ascii=False) + "\n")
 
 
@@ -287,6 +293,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     pairs.add_argument("--pairs", type=Path, required=True, help="JSON list or JSON lines of {question, sql}")
     pairs.add_argument("--name", default=None, help="the database's name in the serve config (default: the URL's)")
     pairs.add_argument("--out", type=Path, required=True)
+    for command in (spider, pairs):
+        command.add_argument(
+            "--examples", action="store_true",
+            help="write {question, sql} pairs only: an example store (pipeline.example_store), not training data",
+        )
     return parser.parse_args(argv)
 
 
@@ -304,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     if not conversion.records:
         logger.error("no question is left to write; %s is not written", args.out)
         return 1
-    write_records(conversion.records, args.out)
+    write_records(conversion.records, args.out, examples_only=args.examples)
     logger.info("wrote %d records to %s", len(conversion.records), args.out)
     return 0
 

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.bench_accuracy import spider_train_store
 from deployments.databases import DatabaseConfig
 from deployments.schema_resolver import SchemaResolver
 from tests.training.conftest import build_shop
+from text2sql.examples import ExampleIndex, load_examples
 from training.convert import ConvertError, convert_pairs, convert_spider, dropped_report, main
 from training.jsonl import DataError
 from training.records import load_records
@@ -68,6 +70,29 @@ def test_the_spider_cli_writes_lines_the_loader_accepts_and_reports_the_dropped(
     assert "wrote 1 gold queries in standard SQL (same rows); kept 0 as written" in caplog.text
 
 
+def test_examples_writes_a_store_of_standard_sql_that_the_pipeline_retrieves_from(tmp_path):
+    spider = build_spider(tmp_path / "spider" / "train")
+    store = tmp_path / "examples.jsonl"
+    assert main(["spider", "--spider-dir", str(spider), "--examples", "--out", str(store)]) == 0
+    lines = [json.loads(line) for line in store.read_text().splitlines()]
+    assert lines == [
+        {"question": QUESTIONS[0]["question"], "sql": QUESTIONS[0]["query"]},
+        {"question": QUESTIONS[2]["question"], "sql": STANDARD_ZOO_SQL},
+    ]
+    nearest = ExampleIndex(load_examples(store)).nearest("Which animals are older than 4?", 1)
+    assert [pair.sql for pair in nearest] == [STANDARD_ZOO_SQL]
+
+
+def test_the_accuracy_benchmarks_store_is_built_once_from_train_and_never_from_dev(tmp_path, monkeypatch):
+    build_spider(tmp_path / "spider" / "train")
+    store = spider_train_store(tmp_path / "spider", cache_dir=tmp_path / "cache")
+    assert [json.loads(line)["sql"] for line in store.read_text().splitlines()][-1] == STANDARD_ZOO_SQL
+    monkeypatch.setattr("bench.bench_accuracy.convert_spider", lambda *a, **k: pytest.fail("rebuilt the store"))
+    assert spider_train_store(tmp_path / "spider", cache_dir=tmp_path / "cache") == store
+    with pytest.raises(SystemExit, match="evaluation set"):
+        spider_train_store(tmp_path / "spider" / "dev", cache_dir=tmp_path / "cache")
+
+
 def test_a_rewrite_that_changes_the_rows_is_not_kept(tmp_path, monkeypatch):
     spider = build_spider(tmp_path / "spider" / "train")
     monkeypatch.setattr("training.convert.standard_sql", lambda sql, schema, dialect: sql.replace("age  >  3", "age > 1"))
@@ -121,6 +146,10 @@ def test_the_pairs_cli_writes_a_loadable_file_from_a_json_list(shop_db, tmp_path
     out = tmp_path / "pairs_out.jsonl"
     assert main(["pairs", "--database-url", f"sqlite:///{shop_db}", "--pairs", str(pairs), "--out", str(out)]) == 0
     assert [r.sql for r in load_records(out)] == ["SELECT name FROM customers"]
+    store = tmp_path / "store.jsonl"
+    assert main(["pairs", "--database-url", f"sqlite:///{shop_db}", "--pairs", str(pairs), "--examples",
+                 "--out", str(store)]) == 0
+    assert [(p.question, p.sql) for p in load_examples(store)] == [("Names?", "SELECT name FROM customers")]
 
 
 def test_a_pair_without_sql_is_an_error_with_its_line(shop_db, tmp_path):
