@@ -21,8 +21,8 @@ Variants: default (validation + repair), no-repair (validate: false), constraine
 (five candidates, vote by result), no-fix (no deterministic identifier fixes before a re-prompt), plain (the
 baseline: the same model through /v1/chat/completions with a plain prompt and no pipeline, bench/plain_prompt.py),
 fallback4 (4 sampled candidates only when the greedy answer fails or is empty), examples3 (3 Spider-train pairs
-like the question, their SQL in standard SQL), values (value linking), zh-hint (the Chinese-question note), xiyan (the same GGUF served with
-the `xiyan` prompt, one Chinese user message with the schema in M-Schema). The variants of one run take
+like the question, their SQL in standard SQL), values (value linking), zh-hint (the Chinese-question note),
+xiyan (the same GGUF served with the `xiyan` prompt, one Chinese user message with the schema in M-Schema). The variants of one run take
 turns question by question, so their latencies compare. Matching follows text2sql/accuracy.py, by each suite's rule.
 
 Writes bench/results/accuracy.json (one entry per model x suite x variant, merged across runs),
