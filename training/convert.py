@@ -12,8 +12,8 @@ the served model sees. Spider's gold SQL is written in standard SQL where that k
 (`training/gold_sql.py`: single-quoted strings, one space). A question whose gold SQL the project's validator
 refuses, or whose database file is missing, is left out and reported on stderr with its index: a converter may
 drop it, the loader never does. `--examples` writes only `{question, sql}` per line: an example store for the
-pipeline's retrieved examples (`pipeline.example_store`, text2sql/examples.py). Evaluation sets (any path through a `dev` or `sql-eval` directory) are refused:
-their answers must never be trained on.
+pipeline's retrieved examples (`pipeline.example_store`, text2sql/examples.py). Evaluation sets (any path through
+a `dev` or `sql-eval` directory) are refused: their answers must never be trained on.
 """
 
 from __future__ import annotations
@@ -104,9 +104,8 @@ def convert_spider(
             missing = f"no SQLite file database/{db_id}/{db_id}.sqlite"
             conversion.dropped.append(Dropped(index, db_id, "no_database", missing))
             continue
-        sqlite_url = f"sqlite:///{_spider_sqlite(Path(spider_dir) / 'database', db_id).resolve()}"
         _add(conversion, index, db_id, question=question, sql=sql, schema=schemas[db_id], dialect="sqlite",
-             standardise_on=sqlite_url)
+             standardise_on=_spider_url(Path(spider_dir) / "database", db_id))
     return conversion
 
 
@@ -223,14 +222,18 @@ def _spider_questions(path: Path) -> list[tuple[str, str, str]]:
 
 def _spider_schema(database_dir: Path, db_id: str) -> DatabaseSchema | None:
     """None when the database file is missing; ConvertError when it is there but cannot be read."""
-    sqlite_path = _spider_sqlite(database_dir, db_id)
-    if not sqlite_path.is_file():
+    if not _spider_sqlite(database_dir, db_id).is_file():
         return None
-    return served_schema(db_id, DatabaseConfig(url=f"sqlite:///{sqlite_path.resolve()}"))
+    return served_schema(db_id, DatabaseConfig(url=_spider_url(database_dir, db_id)))
 
 
 def _spider_sqlite(database_dir: Path, db_id: str) -> Path:
     return database_dir / db_id / f"{db_id}.sqlite"
+
+
+def _spider_url(database_dir: Path, db_id: str) -> str:
+    # Absolute: the URL is opened from wherever the converter runs.
+    return f"sqlite:///{_spider_sqlite(database_dir, db_id).resolve()}"
 
 
 def _read_pairs(path: Path) -> list[tuple[int, str, str]]:
