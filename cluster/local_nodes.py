@@ -19,10 +19,18 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports. The sockets stay bound until all are chosen: ports picked one at a time can
+    repeat, and Ray refuses to start when two of its components are given the same one."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 @dataclass
@@ -37,16 +45,22 @@ def ray_env() -> dict[str, str]:
     return os.environ | {"RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
 
 
-def _agent_ports() -> list[str]:
-    return [
-        f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-        f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
-    ]
+AGENT_PORT_FLAGS = (
+    "--dashboard-agent-listen-port",
+    "--dashboard-agent-grpc-port",
+    "--metrics-export-port",
+    "--runtime-env-agent-port",
+)
 
 
-def _ray_start(arguments: list[str], env: dict[str, str]) -> int:
+def _agent_ports(ports: list[int]) -> list[str]:
+    return [f"{flag}={port}" for flag, port in zip(AGENT_PORT_FLAGS, ports, strict=True)]
+
+
+def _ray_start(arguments: list[str], env: dict[str, str], agent_ports: list[int] | None = None) -> int:
+    agent_ports = agent_ports or free_ports(len(AGENT_PORT_FLAGS))
     starter = subprocess.Popen(
-        [str(BIN / "ray"), "start", *arguments, "--disable-usage-stats", *_agent_ports()],
+        [str(BIN / "ray"), "start", *arguments, "--disable-usage-stats", *_agent_ports(agent_ports)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
@@ -63,13 +77,14 @@ def _ray_start(arguments: list[str], env: dict[str, str]) -> int:
 
 def start_head(temp_dir: Path, *, num_cpus: int = 2) -> RayNodes:
     env = ray_env()
-    gcs_port, dashboard_port = free_port(), free_port()
+    gcs_port, dashboard_port, *agent_ports = free_ports(2 + len(AGENT_PORT_FLAGS))
     pgid = _ray_start(
         [
             "--head", f"--port={gcs_port}", f"--dashboard-port={dashboard_port}", "--dashboard-host=127.0.0.1",
             "--include-dashboard=true", f"--num-cpus={num_cpus}", f"--temp-dir={temp_dir}",
         ],
         env,
+        agent_ports,
     )
     return RayNodes(f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dashboard_port}", env, [pgid])
 

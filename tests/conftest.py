@@ -14,7 +14,6 @@ import functools
 import importlib.util
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -22,6 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from cluster.local_nodes import free_port
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -83,12 +84,6 @@ if importlib.util.find_spec("xdist"):
                 return LIVE_DATABASES_SCOPE if reaches_live_databases(config.rootpath / module) else module
 
         return ModuleScheduling(config, log)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_healthy(base_url: str, *, timeout_s: float = 180, process=None) -> None:

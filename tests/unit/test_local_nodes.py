@@ -38,3 +38,30 @@ def test_a_failed_ray_start_stops_the_daemons_it_began(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="ray start failed: Module MetricsHead failed to start"):
         local_nodes._ray_start(["--head"], dict(os.environ))
     assert not alive(int(pid_file.read_text())), "the daemon the failed `ray start` began is still running"
+
+
+RECORDING_RAY = """#!/bin/sh
+echo "$@" > "{arguments_file}"
+"""
+
+
+def test_a_head_gets_a_distinct_port_for_every_component(tmp_path, monkeypatch):
+    """CI once started a head whose dashboard and agent were handed the same port, and Ray refused to start."""
+    arguments_file = tmp_path / "arguments"
+    ray = tmp_path / "ray"
+    ray.write_text(RECORDING_RAY.format(arguments_file=arguments_file))
+    ray.chmod(ray.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(local_nodes, "BIN", tmp_path)
+
+    local_nodes.start_head(tmp_path / "ray-temp")
+    ports = [
+        argument.split("=", 1)[1] for argument in arguments_file.read_text().split()
+        if argument.split("=", 1)[0] in {"--port", "--dashboard-port", *local_nodes.AGENT_PORT_FLAGS}
+    ]
+    assert len(ports) == 2 + len(local_nodes.AGENT_PORT_FLAGS)
+    assert len(set(ports)) == len(ports), f"a port was handed to two components: {ports}"
+
+
+def test_free_ports_are_distinct():
+    ports = local_nodes.free_ports(200)
+    assert len(set(ports)) == 200
