@@ -18,8 +18,9 @@ introspected live, and `execute: true`; the returned rows are compared with the 
   sqleval-sqlite   the same 100 in their SQLite form, on SQLite files transpiled from the dumps
   chinook          our own questions over the bundled Chinook database (bench/data/chinook_questions.jsonl)
 Variants: default (validation + repair), no-repair (validate: false), constrained (GBNF grammar), n5
-(five candidates, vote by result), no-fix (no deterministic identifier fixes before a re-prompt), plain (the
-baseline: the same model through /v1/chat/completions with a plain prompt and no pipeline, bench/plain_prompt.py),
+(five candidates, vote by result), no-fix (no deterministic identifier fixes before a re-prompt), no-join (the
+fixes without join completion), plain (the baseline: the same model through /v1/chat/completions with a plain
+prompt and no pipeline, bench/plain_prompt.py),
 fallback4 (4 sampled candidates only when the greedy answer fails or is empty), examples3 (3 Spider-train pairs
 like the question, their SQL in standard SQL), values (value linking), zh-hint (the Chinese-question note),
 xiyan (the same GGUF served with the `xiyan` prompt, one Chinese user message with the schema in M-Schema). The variants of one run take
@@ -68,6 +69,7 @@ VARIANTS = {
     "constrained": {"constrained": True},
     "n5": {"n": 5},
     "no-fix": {"fix_identifiers": False},
+    "no-join": {"complete_joins": False},
     "fallback4": {"fallback_candidates": 4},
     # Three Spider-train question/SQL pairs most like the question (never dev or sql-eval: see spider_train_store).
     "examples3": {"examples": 3},
@@ -353,7 +355,7 @@ def save(result: dict, path: Path) -> None:
 
 
 VARIANT_ORDER = (
-    "plain", "default", "no-fix", "no-repair", "constrained", "n5", "fallback4", "examples3", "values", "zh-hint",
+    "plain", "default", "no-fix", "no-join", "no-repair", "constrained", "n5", "fallback4", "examples3", "values", "zh-hint",
     "xiyan", "adapter",
 )
 

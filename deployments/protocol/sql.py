@@ -39,6 +39,11 @@ class SqlGenerateRequest(StrictModel):
         description="Fix unambiguous identifier slips (a real column on the wrong alias, case or separators) "
         "without a model call; default: the app's pipeline.fix_identifiers.",
     )
+    complete_joins: bool | None = Field(
+        default=None,
+        description="With fix_identifiers: join the one table a missing column sits on, one foreign key away, "
+        "without a model call; default: the app's pipeline.complete_joins.",
+    )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
     value_linking: bool | None = Field(
         default=None, description="Show the model the database values the question mentions; default: the app's."

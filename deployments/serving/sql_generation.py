@@ -21,6 +21,7 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
         validate_sql=request.validate_sql,
         max_repairs=request.max_repairs,
         fix_identifiers=request.fix_identifiers,
+        complete_joins=request.complete_joins,
         n=request.n,
         fallback_candidates=request.fallback_candidates,
         language_hint=request.language_hint,

@@ -1,5 +1,6 @@
 """The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
-the bundled Chinook database: warm start, retrieved examples, and fallback candidates."""
+the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking and join
+completion."""
 
 from __future__ import annotations
 
@@ -80,3 +81,17 @@ def test_value_linking_shows_the_values_the_question_names(base_url):
     assert "Invoice.BillingCountry = 'Brazil'" in linked["value_matches"], linked["value_matches"]
     assert linked["success"] and linked["rows"] == [[35]], linked
     assert ask(base_url, "How many invoices were billed to Brazil?")["value_matches"] == []  # off by default
+
+
+def test_a_forgotten_join_is_completed_on_the_foreign_key_without_a_model_call(base_url):
+    # The 0.5B sums Invoice.Total straight from Customer: the one table a key away that has Total is joined.
+    question = "top 3 customers by total spend"
+    joined = ask(base_url, question, max_repairs=0)
+    assert joined["success"], joined
+    assert joined["attempts"][0]["fixes"] == [
+        "Total -> Invoice.Total (JOIN Invoice ON Customer.CustomerId = Invoice.CustomerId)"
+    ], joined["attempts"]
+    assert [round(row[-1], 2) for row in joined["rows"]] == [49.62, 47.62, 46.62], joined["rows"]
+    # Switched off, the same first answer fails its check, and with no repair round the request fails.
+    plain = ask(base_url, question, max_repairs=0, complete_joins=False)
+    assert not plain["success"] and "no table in scope has it" in plain["attempts"][0]["error"], plain

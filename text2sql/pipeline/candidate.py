@@ -63,6 +63,7 @@ def check_candidate(
     budget: ByteBudget | None = None,
     round_index: int = 0,
     fix_identifiers: bool = True,
+    complete_joins: bool = True,
 ) -> CandidateOutcome:
     """Judge one reply; blocking (it may run a query), so async callers use a worker thread."""
     extracted = extract_sql(reply)
@@ -72,7 +73,9 @@ def check_candidate(
     if validate:
         validation = validate_sql(extracted, dialect=dialects.generation, schema=schema)
         if not validation.valid and fix_identifiers and schema is not None:
-            validation = _with_fixed_identifiers(validation, outcome, dialect=dialects.generation, schema=schema)
+            validation = _with_fixed_identifiers(
+                validation, outcome, dialect=dialects.generation, schema=schema, joins=complete_joins
+            )
         if not validation.valid:
             return outcome.fail("validate", issues_text(validation), validation.errors[0].code)
         outcome.validated = schema is not None
@@ -99,12 +102,12 @@ def check_candidate(
 
 
 def _with_fixed_identifiers(
-    validation: ValidationResult, outcome: CandidateOutcome, *, dialect: str, schema: DatabaseSchema
+    validation: ValidationResult, outcome: CandidateOutcome, *, dialect: str, schema: DatabaseSchema, joins: bool
 ) -> ValidationResult:
     """Validation again after unambiguous identifier fixes, when names were all that was wrong."""
     if any(issue.code not in _FIXABLE for issue in validation.errors):
         return validation
-    fixed = fix_identifiers_in(validation.sql, dialect=dialect, schema=schema)
+    fixed = fix_identifiers_in(validation.sql, dialect=dialect, schema=schema, joins=joins)
     if fixed is None:
         return validation
     sql, fixes = fixed

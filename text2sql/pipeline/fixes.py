@@ -4,6 +4,7 @@
   with the one source in the same query level that has it.
 - A column or table spelled with other case, quoting or separators (`PetAge` for `pet_age`, `"Song Name"` for
   `Song_Name`): renamed to the one schema name that matches after folding case and dropping non-alphanumerics.
+- A column that only a table one foreign key away has: that table joined on the key (joins.py).
 
 A fix is kept only when the whole statement then validates; the caller re-validates.
 """
@@ -17,8 +18,10 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.optimizer.scope import traverse_scope
 
+from text2sql.pipeline.joins import complete_joins
+from text2sql.pipeline.scopes import identifier, select_aliases, tables_by_alias
 from text2sql.schema import DatabaseSchema, Table
 
 logger = logging.getLogger(__name__)
@@ -38,11 +41,16 @@ def fold(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
-def fix_identifiers(sql: str, *, dialect: str, schema: DatabaseSchema) -> tuple[str, list[IdentifierFix]] | None:
-    """`sql` with its unambiguous identifier slips fixed, and what was changed; None when nothing was fixable."""
+def fix_identifiers(
+    sql: str, *, dialect: str, schema: DatabaseSchema, joins: bool = True
+) -> tuple[str, list[IdentifierFix]] | None:
+    """`sql` with its unambiguous identifier slips fixed, and what was changed; None when nothing was fixable.
+    `joins` also joins the one table a missing column sits on (joins.py)."""
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
         fixes = _fix_tables(tree, schema) + _fix_columns(tree, schema)
+        if joins:
+            fixes += [IdentifierFix(before, after) for before, after in complete_joins(tree, schema)]
     except (SqlglotError, RecursionError, ValueError, KeyError, AttributeError, TypeError) as e:
         logger.debug("no identifier fix: %s", e)
         return None
@@ -62,7 +70,7 @@ def _fix_tables(tree: exp.Expression, schema: DatabaseSchema) -> list[Identifier
         matches = [t.name for t in schema.tables if fold(t.name) == fold(table.name)]
         if len(matches) == 1:
             fixes.append(IdentifierFix(table.name, matches[0]))
-            table.set("this", exp.to_identifier(matches[0], quoted=_needs_quotes(matches[0])))
+            table.set("this", identifier(matches[0]))
     return fixes
 
 
@@ -70,10 +78,10 @@ def _fix_columns(tree: exp.Expression, schema: DatabaseSchema) -> list[Identifie
     fixes: list[IdentifierFix] = []
     seen: set[int] = set()
     for scope in traverse_scope(tree):
-        tables = _tables_by_alias(scope, schema)
+        tables = tables_by_alias(scope, schema)
         if tables is None:
             continue  # a subquery or table function in FROM: its columns cannot be checked here
-        aliases = _select_aliases(scope)
+        aliases = select_aliases(scope)
         for column in scope.columns:
             if id(column) in seen or isinstance(column.this, exp.Star):
                 continue
@@ -114,29 +122,10 @@ def _folded_matches(name: str, tables: dict[str, Table]) -> list[tuple[str, str]
 
 
 def _rename(column: exp.Column, alias: str, real: str, *, before: str, requalify: bool) -> IdentifierFix:
-    column.set("this", exp.to_identifier(real, quoted=_needs_quotes(real)))
+    column.set("this", identifier(real))
     if requalify:
         column.set("table", exp.to_identifier(_original_alias(column, alias)))
     return IdentifierFix(before, column.sql())
-
-
-def _tables_by_alias(scope: Scope, schema: DatabaseSchema) -> dict[str, Table] | None:
-    tables: dict[str, Table] = {}
-    for alias, source in scope.sources.items():
-        if not isinstance(source, exp.Table) or not isinstance(source.this, exp.Identifier):
-            return None
-        table = schema.table(source.name)
-        if table is None:
-            return None
-        tables[alias.lower()] = table
-    return tables
-
-
-def _select_aliases(scope: Scope) -> set[str]:
-    expression = scope.expression
-    if not isinstance(expression, exp.Select):
-        return set()
-    return {s.alias.lower() for s in expression.selects if isinstance(s, exp.Alias) and s.alias}
 
 
 def _original_alias(column: exp.Column, lowered: str) -> str:
@@ -147,7 +136,3 @@ def _original_alias(column: exp.Column, lowered: str) -> str:
             if table.alias_or_name.lower() == lowered:
                 return table.alias_or_name
     return lowered
-
-
-def _needs_quotes(name: str) -> bool:
-    return not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)

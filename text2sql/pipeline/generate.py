@@ -51,6 +51,7 @@ class Plan:
     n: int
     max_repairs: int
     fix_identifiers: bool
+    complete_joins: bool
     notes: list[str]
     adapter: str | None = None
     fallback_candidates: int = 0
@@ -133,6 +134,7 @@ def plan_task(
         template=template, dialects=dialects, history=history, history_dropped=dropped, prompt_schema=prompt_schema,
         sampling=sampling, n=n, max_repairs=max_repairs,
         fix_identifiers=task.fix_identifiers if task.fix_identifiers is not None else settings.fix_identifiers,
+        complete_joins=task.complete_joins if task.complete_joins is not None else settings.complete_joins,
         notes=_notes(task, context, settings, dropped=dropped, prompt_schema=prompt_schema),
         adapter=model.adapter,
         examples=context.examples,
@@ -232,6 +234,7 @@ async def _attempt(
         budget=budget,
         round_index=round_index,
         fix_identifiers=plan.fix_identifiers,
+        complete_joins=plan.complete_joins,
     )
     totals.execute_ms += outcome.execute_ms
     return _recorded(totals, outcome)

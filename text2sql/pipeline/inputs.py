@@ -54,6 +54,9 @@ class SqlTask(StrictModel):
     fix_identifiers: bool | None = Field(
         default=None, description="Fix unambiguous identifier slips without a model call; default from the pipeline."
     )
+    complete_joins: bool | None = Field(
+        default=None, description="Join the one table a missing column sits on, one key away; default from the pipeline."
+    )
     n: int = Field(default=1, ge=1, description="Candidates per round; > 1 votes by result.")
     fallback_candidates: int | None = Field(
         default=None, ge=0, description="Candidates sampled when the first answer fails or is empty; default from the pipeline."

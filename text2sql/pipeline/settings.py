@@ -32,6 +32,11 @@ class PipelineSettings(StrictModel):
         description="Before a re-prompt, requalify a real column used on the wrong alias and fix case, quoting and "
         "separator slips in names, when exactly one schema name fits; no model call.",
     )
+    complete_joins: bool = Field(
+        default=True,
+        description="With fix_identifiers: a column that only a table one foreign key away has is reached by joining "
+        "that table on the key, when exactly one table and one key fit; no model call.",
+    )
     max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
     value_linking: bool = Field(
         default=False,

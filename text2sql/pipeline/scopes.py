@@ -1,0 +1,47 @@
+"""What the identifier fixers read off one query level (a sqlglot scope): its tables by alias, its select
+aliases, and how to spell a schema name back into the query."""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+from sqlglot.optimizer.scope import Scope
+
+from text2sql.schema import DatabaseSchema, Table
+
+
+def tables_by_alias(scope: Scope, schema: DatabaseSchema) -> dict[str, Table] | None:
+    """The level's sources keyed by lower-cased alias; None when one is not a schema table (a subquery, a CTE, a
+    table function), whose columns cannot be checked here."""
+    tables: dict[str, Table] = {}
+    for alias, source in scope.sources.items():
+        if not isinstance(source, exp.Table) or not isinstance(source.this, exp.Identifier):
+            return None
+        table = schema.table(source.name)
+        if table is None:
+            return None
+        tables[alias.lower()] = table
+    return tables
+
+
+def own_columns(scope: Scope) -> list[exp.Column]:
+    """The columns written at this level: sqlglot also lists those of an `IN (SELECT ...)` inside it."""
+    return [c for c in scope.columns if c.find_ancestor(exp.Select) is scope.expression]
+
+
+def select_aliases(scope: Scope) -> set[str]:
+    expression = scope.expression
+    if not isinstance(expression, exp.Select):
+        return set()
+    return {s.alias.lower() for s in expression.selects if isinstance(s, exp.Alias) and s.alias}
+
+
+def spelled_alias(scope: Scope, lowered: str) -> str:
+    """The alias as the query spells it (the lookups here are lower-cased)."""
+    return next((alias for alias in scope.sources if alias.lower() == lowered), lowered)
+
+
+def identifier(name: str) -> exp.Identifier:
+    """A schema name as an identifier, quoted only when it must be."""
+    return exp.to_identifier(name, quoted=not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name))
