@@ -120,3 +120,32 @@ def test_a_join_in_a_subquery(database, schema) -> None:
     )
     assert "JOIN death ON ship.id = death.caused_by_ship_id" in sql
     assert rows(database, sql) == [("Ankh",)]
+
+
+def test_a_long_name_a_letter_off_is_renamed_to_the_one_nearest(database, schema) -> None:
+    sql, fixes = fix_identifiers(
+        "SELECT T1.name FROM ship AS T1 JOIN death AS T2 ON T1.id = T2.cause_by_ship_id WHERE T2.killed > 5",
+        dialect="sqlite", schema=schema,
+    )
+    assert "T2.caused_by_ship_id" in sql and [f.describe() for f in fixes] == [
+        "T2.cause_by_ship_id -> T2.caused_by_ship_id"
+    ]
+    assert rows(database, sql) == [("Lettice",)]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT names FROM ship",  # short: `names` is not taken for `name`
+        "SELECT lost_battle_id FROM ship",  # long, but not near enough to lost_in_battle
+    ],
+)
+def test_a_name_is_not_guessed_from_a_near_miss_when_short_or_far(schema, sql: str) -> None:
+    assert fix_identifiers(sql, dialect="sqlite", schema=schema) is None
+
+
+def test_a_fix_used_in_several_places_is_reported_once(schema) -> None:
+    _, fixes = fix_identifiers(
+        "SELECT name FROM battle WHERE ship_type = 'Brig' OR ship_type = 'Frigate'", dialect="sqlite", schema=schema
+    )
+    assert len(fixes) == 1

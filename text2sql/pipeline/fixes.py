@@ -4,6 +4,7 @@
   with the one source in the same query level that has it.
 - A column or table spelled with other case, quoting or separators (`PetAge` for `pet_age`, `"Song Name"` for
   `Song_Name`): renamed to the one schema name that matches after folding case and dropping non-alphanumerics.
+- A long column name a letter or two off (`cause_by_ship_id`): renamed to the one nearest column, if near enough.
 - A column that only a table one foreign key away has: that table joined on the key (joins.py).
 
 A fix is kept only when the whole statement then validates; the caller re-validates.
@@ -11,6 +12,7 @@ A fix is kept only when the whole statement then validates; the caller re-valida
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from dataclasses import dataclass
@@ -25,6 +27,9 @@ from text2sql.pipeline.scopes import identifier, select_aliases, tables_by_alias
 from text2sql.schema import DatabaseSchema, Table
 
 logger = logging.getLogger(__name__)
+# A misspelt name is fixed only when long enough that a letter or two cannot make it another word's.
+NEAR_MIN_LENGTH = 8
+NEAR_RATIO = 0.9
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ def fix_identifiers(
         return None
     if not fixes:
         return None
-    return tree.sql(dialect=dialect, comments=False), fixes
+    return tree.sql(dialect=dialect, comments=False), list(dict.fromkeys(fixes))  # once per name, not per use
 
 
 def _fix_tables(tree: exp.Expression, schema: DatabaseSchema) -> list[IdentifierFix]:
@@ -118,7 +123,19 @@ def _fix_column(column: exp.Column, tables: dict[str, Table], aliases: set[str])
 
 
 def _folded_matches(name: str, tables: dict[str, Table]) -> list[tuple[str, str]]:
-    return [(alias, c.name) for alias, t in tables.items() for c in t.columns if fold(c.name) == fold(name)]
+    """The columns that match `name` after folding; failing that, the one nearest long name within a letter or
+    two (`cause_by_ship_id` for `caused_by_ship_id`), when no other comes as near."""
+    columns = [(alias, c.name) for alias, t in tables.items() for c in t.columns]
+    exact = [(alias, real) for alias, real in columns if fold(real) == fold(name)]
+    if exact or len(fold(name)) < NEAR_MIN_LENGTH:
+        return exact
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, fold(name), fold(real)).ratio(), alias, real) for alias, real in columns),
+        reverse=True,
+    )
+    if not scored or scored[0][0] < NEAR_RATIO or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+        return []
+    return [scored[0][1:]]
 
 
 def _rename(column: exp.Column, alias: str, real: str, *, before: str, requalify: bool) -> IdentifierFix:
