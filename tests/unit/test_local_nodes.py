@@ -28,12 +28,17 @@ def alive(pid: int) -> bool:
         return stat_file.read().split()[2] != "Z"
 
 
-def test_a_failed_ray_start_stops_the_daemons_it_began(tmp_path, monkeypatch):
-    pid_file = tmp_path / "daemon.pid"
+def stand_in_ray(tmp_path, monkeypatch, script: str) -> None:
+    """`script` as the `ray` that cluster.local_nodes runs."""
     ray = tmp_path / "ray"
-    ray.write_text(FAILING_RAY.format(pid_file=pid_file))
+    ray.write_text(script)
     ray.chmod(ray.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setattr(local_nodes, "BIN", tmp_path)
+
+
+def test_a_failed_ray_start_stops_the_daemons_it_began(tmp_path, monkeypatch):
+    pid_file = tmp_path / "daemon.pid"
+    stand_in_ray(tmp_path, monkeypatch, FAILING_RAY.format(pid_file=pid_file))
 
     with pytest.raises(RuntimeError, match="ray start failed: Module MetricsHead failed to start"):
         local_nodes._ray_start(["--head"], dict(os.environ))
@@ -48,10 +53,7 @@ echo "$@" > "{arguments_file}"
 def test_a_head_gets_a_distinct_port_for_every_component(tmp_path, monkeypatch):
     """CI once started a head whose dashboard and agent were handed the same port, and Ray refused to start."""
     arguments_file = tmp_path / "arguments"
-    ray = tmp_path / "ray"
-    ray.write_text(RECORDING_RAY.format(arguments_file=arguments_file))
-    ray.chmod(ray.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setattr(local_nodes, "BIN", tmp_path)
+    stand_in_ray(tmp_path, monkeypatch, RECORDING_RAY.format(arguments_file=arguments_file))
 
     local_nodes.start_head(tmp_path / "ray-temp")
     ports = [
