@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from text2sql.dialects import DIALECT_OF_BACKEND
 from text2sql.pipeline.budget import DEFAULT_MAX_RESULT_BYTES
 from text2sql.pipeline.inputs import ExecutionTarget
+from text2sql.schema.relationships import parse_relationship
 from text2sql.strict import StrictModel
 
 BUILTIN_DATABASES = ("builtin:chinook",)
@@ -49,6 +50,12 @@ class DatabaseConfig(StrictModel):
         description="This database's own question/SQL example store (JSON or JSON lines of {question, sql}); "
         "overrides pipeline.example_store for questions on it.",
     )
+    relationships: list[str] = Field(
+        default_factory=list,
+        description="Join keys the database does not declare, as 'table.column -> table.column' (the referencing "
+        "column first), e.g. ['orders.customer_id -> customers.id']: shown to the model as foreign keys and used "
+        "to complete a forgotten join. Checked against the schema when it is read.",
+    )
     expose_schemas: list[str] = Field(
         default_factory=list,
         description="Further schemas (MySQL: databases) whose tables queries may name, qualified, e.g. "
@@ -61,6 +68,13 @@ class DatabaseConfig(StrictModel):
         "pg_read_server_files, MySQL FILE or write grants, ...): logged and shown as a warning in GET /v1/databases. "
         "By default such a database is refused for execution; see docs/read-only-accounts.md.",
     )
+
+    @field_validator("relationships")
+    @classmethod
+    def _relationships_parse(cls, relationships: list[str]) -> list[str]:
+        for text in relationships:
+            parse_relationship(text)
+        return relationships
 
     @model_validator(mode="after")
     def _one_url_source(self) -> DatabaseConfig:

@@ -22,6 +22,7 @@ from text2sql.schema.cache import SchemaCache
 from text2sql.schema.ddl import parse_ddl
 from text2sql.schema.errors import SchemaError
 from text2sql.schema.introspect import introspect
+from text2sql.schema.relationships import with_relationships
 from text2sql.schema.values import ValueIndex, build_value_index
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,8 @@ class SchemaResolver:
                 exposed = introspect(url, sample_values=config.sample_values, schema_name=extra)
                 tables += [t.model_copy(update={"name": f"{extra}.{t.name}"}) for t in exposed.tables]
                 qualifiers.append(extra)
-            return schema.model_copy(update={"name": name, "tables": tables, "qualifiers": qualifiers})
+            schema = schema.model_copy(update={"name": name, "tables": tables, "qualifiers": qualifiers})
+            return with_relationships(schema, config.relationships)
 
         return load
 
