@@ -476,15 +476,17 @@ def _chinese_gap_table(runs: list[dict]) -> list[str]:
 
 def _ablation_table(runs: list[dict]) -> list[str]:
     """Each variant side by side, where a model ran several variants over the same questions: per model
-    and suite, the largest such set (a 100-question ablation sits beside a full default run)."""
+    and suite, the largest such set, and the set with the most variants when that is another (a 150-question
+    ablation of every switch beside a full run of the defaults)."""
     groups: dict[tuple[str, str, int], dict[str, dict]] = {}
     for run in runs:
         groups.setdefault((run["model"], run["suite"], run["questions"]), {})[run["variant"]] = run
-    largest: dict[tuple[str, str], int] = {}
-    for (model, suite, questions), variants in groups.items():
-        if len(variants) > 1 and questions > largest.get((model, suite), 0):
-            largest[(model, suite)] = questions
-    rows = [(key, groups[key]) for key in sorted((m, s, q) for (m, s), q in largest.items())]
+    shown: dict[tuple[str, str], set[int]] = {}
+    for model, suite in {(m, s) for m, s, _ in groups}:
+        sets = [(q, len(v)) for (m, s, q), v in groups.items() if (m, s) == (model, suite) and len(v) > 1]
+        if sets:
+            shown[(model, suite)] = {max(sets)[0], max(sets, key=lambda qv: (qv[1], qv[0]))[0]}
+    rows = [((m, s, q), groups[(m, s, q)]) for m, s, q in sorted((m, s, q) for (m, s), qs in shown.items() for q in qs)]
     if not rows:
         return []
     lines = ["", "Ablations: accuracy (the suite's rule), median and p90 latency per variant, over the same questions:", "",
