@@ -19,11 +19,12 @@ CREATE TABLE ship (id INTEGER PRIMARY KEY, name TEXT, ship_type TEXT, tonnage IN
                    lost_in_battle INTEGER REFERENCES battle(id));
 CREATE TABLE death (id INTEGER PRIMARY KEY, caused_by_ship_id INTEGER REFERENCES ship(id), killed INTEGER,
                     injured INTEGER, note TEXT);
-CREATE TABLE port (id INTEGER PRIMARY KEY, ship_id INTEGER REFERENCES ship(id), harbour TEXT, note TEXT);
+CREATE TABLE port (id INTEGER PRIMARY KEY, ship_id INTEGER REFERENCES ship(id), harbour TEXT, note TEXT,
+                   caused_by_ship TEXT);
 INSERT INTO battle VALUES (1, 'Ankh', 'won'), (2, 'Bex', 'lost'), (3, 'Cos', 'won');
 INSERT INTO ship VALUES (1, 'Lettice', 'Brig', 225, 1), (2, 'Atalanta', 'Brig', 300, 2), (3, 'Grit', 'Frigate', 225, 2);
 INSERT INTO death VALUES (1, 1, 10, 2, 'a'), (2, 3, 4, 9, 'b');
-INSERT INTO port VALUES (1, 1, 'Dover', 'c');
+INSERT INTO port VALUES (1, 1, 'Dover', 'c', 'x');
 """
 SQLITE = Dialects(generation="sqlite", answer="sqlite", execution="sqlite")
 
@@ -138,6 +139,8 @@ def test_a_long_name_a_letter_off_is_renamed_to_the_one_nearest(database, schema
     [
         "SELECT names FROM ship",  # short: `names` is not taken for `name`
         "SELECT lost_battle_id FROM ship",  # long, but not near enough to lost_in_battle
+        # `caused_by_ship_id` is a real column (of death): not a slip for port's `caused_by_ship`.
+        "SELECT harbour FROM port WHERE caused_by_ship_id = 1",
     ],
 )
 def test_a_name_is_not_guessed_from_a_near_miss_when_short_or_far(schema, sql: str) -> None:

@@ -82,6 +82,8 @@ def _fix_tables(tree: exp.Expression, schema: DatabaseSchema) -> list[Identifier
 def _fix_columns(tree: exp.Expression, schema: DatabaseSchema) -> list[IdentifierFix]:
     fixes: list[IdentifierFix] = []
     seen: set[int] = set()
+    # A name some table has as written is not misspelt: it is left to join completion, not renamed to a near one.
+    real_names = {column.name.lower() for table in schema.tables for column in table.columns}
     for scope in traverse_scope(tree):
         tables = tables_by_alias(scope, schema)
         if tables is None:
@@ -91,13 +93,15 @@ def _fix_columns(tree: exp.Expression, schema: DatabaseSchema) -> list[Identifie
             if id(column) in seen or isinstance(column.this, exp.Star):
                 continue
             seen.add(id(column))
-            fix = _fix_column(column, tables, aliases)
+            fix = _fix_column(column, tables, aliases, near=column.name.lower() not in real_names)
             if fix is not None:
                 fixes.append(fix)
     return fixes
 
 
-def _fix_column(column: exp.Column, tables: dict[str, Table], aliases: set[str]) -> IdentifierFix | None:
+def _fix_column(
+    column: exp.Column, tables: dict[str, Table], aliases: set[str], *, near: bool
+) -> IdentifierFix | None:
     name, qualifier = column.name, column.table
     before = column.sql()
     if qualifier:
@@ -110,24 +114,24 @@ def _fix_column(column: exp.Column, tables: dict[str, Table], aliases: set[str])
             return IdentifierFix(before, column.sql())
         # Spelled differently: its own table first, then any one source in this query level.
         for candidates in ({qualifier.lower(): own}, tables):
-            found = _folded_matches(name, candidates)
+            found = _folded_matches(name, candidates, near=near)
             if len(found) == 1:
                 return _rename(column, *found[0], before=before, requalify=True)
         return None
     if name.lower() in aliases or any(t.column(name) is not None for t in tables.values()):
         return None
-    found = _folded_matches(name, tables)
+    found = _folded_matches(name, tables, near=near)
     if len(found) != 1:
         return None
     return _rename(column, *found[0], before=before, requalify=len(tables) > 1)
 
 
-def _folded_matches(name: str, tables: dict[str, Table]) -> list[tuple[str, str]]:
-    """The columns that match `name` after folding; failing that, the one nearest long name within a letter or
-    two (`cause_by_ship_id` for `caused_by_ship_id`), when no other comes as near."""
+def _folded_matches(name: str, tables: dict[str, Table], *, near: bool) -> list[tuple[str, str]]:
+    """The columns that match `name` after folding; failing that (and if `near`), the one nearest long name
+    within a letter or two (`cause_by_ship_id` for `caused_by_ship_id`), when no other comes as near."""
     columns = [(alias, c.name) for alias, t in tables.items() for c in t.columns]
     exact = [(alias, real) for alias, real in columns if fold(real) == fold(name)]
-    if exact or len(fold(name)) < NEAR_MIN_LENGTH:
+    if exact or not near or len(fold(name)) < NEAR_MIN_LENGTH:
         return exact
     scored = sorted(
         ((difflib.SequenceMatcher(None, fold(name), fold(real)).ratio(), alias, real) for alias, real in columns),
