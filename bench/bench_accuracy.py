@@ -84,8 +84,6 @@ VARIANTS = {
     "adapter": {},
 }
 _results_lock = threading.Lock()
-# Variants of one invocation are saved within moments of each other (see _latest_invocation).
-ONE_INVOCATION_S = 600
 
 
 def adapter_under_test(directory: Path, models: list[str]) -> list[dict]:
@@ -483,7 +481,6 @@ def _ablation_table(runs: list[dict]) -> list[str]:
     groups: dict[tuple[str, str, int], dict[str, dict]] = {}
     for run in runs:
         groups.setdefault((run["model"], run["suite"], run["questions"]), {})[run["variant"]] = run
-    groups = {key: _latest_invocation(variants) for key, variants in groups.items()}
     shown: dict[tuple[str, str], set[int]] = {}
     for model, suite in {(m, s) for m, s, _ in groups}:
         sets = [(q, len(v)) for (m, s, q), v in groups.items() if (m, s) == (model, suite) and len(v) > 1]
@@ -502,16 +499,6 @@ def _ablation_table(runs: list[dict]) -> list[str]:
         ]
         lines.append(f"| {model} | {suite} ({questions}) | " + " | ".join(cells) + " |")
     return lines
-
-
-def _latest_invocation(variants: dict[str, dict]) -> dict[str, dict]:
-    """The variants of the latest run over these questions: one invocation finishes them all within moments, and
-    a variant measured in an earlier run (another pipeline, perhaps) does not belong in its row."""
-    def finished(run: dict) -> float:
-        return time.mktime(time.strptime(run.get("finished_at", "1970-01-02 00:00:00"), "%Y-%m-%d %H:%M:%S"))
-
-    latest = max(finished(run) for run in variants.values())
-    return {variant: run for variant, run in variants.items() if latest - finished(run) <= ONE_INVOCATION_S}
 
 
 def rerender(path: Path = RESULTS_DIR / "accuracy.json") -> None:

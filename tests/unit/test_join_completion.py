@@ -7,10 +7,11 @@ import sqlite3
 
 import pytest
 
-from text2sql.execution import execute_read_only
-from text2sql.pipeline.candidate import Dialects, check_candidate
+from text2sql.execution import QueryResult, execute_read_only
+from text2sql.pipeline.candidate import CandidateOutcome, Dialects, check_candidate
 from text2sql.pipeline.fixes import fix_identifiers
 from text2sql.pipeline.inputs import ExecutionTarget
+from text2sql.pipeline.vote import vote
 from text2sql.schema.introspect import introspect
 
 DDL = """
@@ -83,6 +84,7 @@ def test_the_candidate_check_runs_the_joined_query_and_reports_the_join(database
     )
     assert outcome.ok, outcome.error
     assert outcome.fixes == ["tonnage -> ship.tonnage (JOIN ship ON battle.id = ship.lost_in_battle)"]
+    assert outcome.joined
     assert sorted(tuple(row) for row in outcome.result.rows) == [("Ankh",), ("Bex",)]
 
 
@@ -152,3 +154,17 @@ def test_a_fix_used_in_several_places_is_reported_once(schema) -> None:
         "SELECT name FROM battle WHERE ship_type = 'Brig' OR ship_type = 'Frigate'", dialect="sqlite", schema=schema
     )
     assert len(fixes) == 1
+
+
+def outcome(rows: list[list], *, joined: bool) -> CandidateOutcome:
+    done = CandidateOutcome(round=0, extracted="SELECT 1", answer_sql=f"SELECT {rows!r}", joined=joined)
+    done.result = QueryResult(columns=["n"], rows=rows, row_count=len(rows), truncated=False, elapsed_ms=1)
+    return done
+
+
+def test_a_candidate_that_needed_a_join_is_half_a_vote() -> None:
+    # Sampled answers that start from the wrong table all get the same join and agree on its inflated count.
+    chosen, _ = vote([outcome([[5]], joined=True), outcome([[2]], joined=False)], n=2)
+    assert chosen.result.rows == [[2]]
+    chosen, candidates = vote([outcome([[5]], joined=True)] * 3 + [outcome([[2]], joined=False)], n=4)
+    assert chosen.result.rows == [[5]] and [c.votes for c in candidates] == [3, 1]

@@ -43,6 +43,7 @@ class CandidateOutcome:
     result: QueryResult | None = None
     execute_ms: float = 0.0
     fixes: list[str] = field(default_factory=list)  # identifier slips fixed without a model call
+    joined: bool = False  # a join the model forgot was added (the vote counts such a candidate as half)
 
     @property
     def ok(self) -> bool:
@@ -114,6 +115,7 @@ def _with_fixed_identifiers(
     revalidated = validate_sql(sql, dialect=dialect, schema=schema)
     if revalidated.valid:
         outcome.fixes = [fix.describe() for fix in fixes]
+        outcome.joined = any(fix.join for fix in fixes)
         return revalidated
     return validation
 

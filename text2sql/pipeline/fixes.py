@@ -36,9 +36,10 @@ NEAR_RATIO = 0.9
 class IdentifierFix:
     before: str
     after: str
+    join: str | None = None  # the join that reached the column, when join completion added one
 
     def describe(self) -> str:
-        return f"{self.before} -> {self.after}"
+        return f"{self.before} -> {self.after}" + (f" ({self.join})" if self.join else "")
 
 
 def fold(name: str) -> str:
@@ -55,7 +56,7 @@ def fix_identifiers(
         tree = sqlglot.parse_one(sql, read=dialect)
         fixes = _fix_tables(tree, schema) + _fix_columns(tree, schema)
         if joins:
-            fixes += [IdentifierFix(before, after) for before, after in complete_joins(tree, schema)]
+            fixes += [IdentifierFix(before, after, join) for before, after, join in complete_joins(tree, schema)]
     except (SqlglotError, RecursionError, ValueError, KeyError, AttributeError, TypeError) as e:
         logger.debug("no identifier fix: %s", e)
         return None

@@ -49,9 +49,9 @@ class _Plan:
     links: dict[int, Link]  # by id() of each missing column
 
 
-def complete_joins(tree: exp.Expression, schema: DatabaseSchema) -> list[tuple[str, str]]:
-    """Join the missing tables into `tree` in place; (column before, column after with its join) per column
-    reached. Nothing changes unless every missing column of every level can be reached."""
+def complete_joins(tree: exp.Expression, schema: DatabaseSchema) -> list[tuple[str, str, str]]:
+    """Join the missing tables into `tree` in place; (column before, column after, the join) per column reached.
+    Nothing changes unless every missing column of every level can be reached."""
     plans = []
     for scope in traverse_scope(tree):
         tables = tables_by_alias(scope, schema)
@@ -125,7 +125,7 @@ def _joinable(scope: Scope, tables: dict[str, Table], links) -> bool:
     return not stars or len(tables) == 1
 
 
-def _join(plan: _Plan) -> list[tuple[str, str]]:
+def _join(plan: _Plan) -> list[tuple[str, str, str]]:
     scope, tables = plan.scope, plan.tables
     joined = {link.table.name: link for link in plan.links.values()}
     changes = []
@@ -134,7 +134,7 @@ def _join(plan: _Plan) -> list[tuple[str, str]]:
         if link is not None:
             before = column.sql()
             column.set("table", identifier(link.table.name))
-            changes.append((before, f"{column.sql()} ({link.describe()})"))
+            changes.append((before, column.sql(), link.describe()))
         elif not column.table and not isinstance(column.this, exp.Star):
             # A name its one source had keeps that source, now that a joined table may share it.
             owners = [alias for alias, table in tables.items() if table.column(column.name) is not None]

@@ -15,8 +15,10 @@ def vote(outcomes: list[CandidateOutcome], *, n: int) -> tuple[CandidateOutcome 
     groups: dict[str, list[CandidateOutcome]] = {}
     for outcome in good:
         groups.setdefault(agreement_key(outcome), []).append(outcome)
-    # Largest group wins; ties go to the group whose first member came first.
-    ranked = sorted(groups.values(), key=lambda members: -len(members))
+    # The heaviest group wins; ties go to the group whose first member came first. A candidate that needed a join
+    # added is half a vote: sampled candidates that start from the wrong table all get the same join, and their
+    # inflated rows would agree with each other.
+    ranked = sorted(groups.values(), key=lambda members: -sum(0.5 if o.joined else 1.0 for o in members))
     candidates = [Candidate(sql=members[0].answer_sql, votes=len(members)) for members in ranked]
     return (ranked[0][0] if ranked else None), candidates
 
