@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.scope import traverse_scope
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from text2sql.pipeline.joins import complete_joins
-from text2sql.pipeline.scopes import identifier, select_aliases, tables_by_alias
+from text2sql.pipeline.scopes import identifier, select_aliases, spelled_alias, tables_by_alias
 from text2sql.schema import DatabaseSchema, Table
 
 logger = logging.getLogger(__name__)
@@ -94,14 +94,14 @@ def _fix_columns(tree: exp.Expression, schema: DatabaseSchema) -> list[Identifie
             if id(column) in seen or isinstance(column.this, exp.Star):
                 continue
             seen.add(id(column))
-            fix = _fix_column(column, tables, aliases, near=column.name.lower() not in real_names)
+            fix = _fix_column(column, scope, tables, aliases, near=column.name.lower() not in real_names)
             if fix is not None:
                 fixes.append(fix)
     return fixes
 
 
 def _fix_column(
-    column: exp.Column, tables: dict[str, Table], aliases: set[str], *, near: bool
+    column: exp.Column, scope: Scope, tables: dict[str, Table], aliases: set[str], *, near: bool
 ) -> IdentifierFix | None:
     name, qualifier = column.name, column.table
     before = column.sql()
@@ -111,20 +111,20 @@ def _fix_column(
             return None
         exact = [alias for alias, table in tables.items() if table.column(name) is not None]
         if len(exact) == 1:
-            column.set("table", exp.to_identifier(_original_alias(column, exact[0])))
+            column.set("table", exp.to_identifier(spelled_alias(scope, exact[0])))
             return IdentifierFix(before, column.sql())
         # Spelled differently: its own table first, then any one source in this query level.
         for candidates in ({qualifier.lower(): own}, tables):
             found = _folded_matches(name, candidates, near=near)
             if len(found) == 1:
-                return _rename(column, *found[0], before=before, requalify=True)
+                return _rename(column, spelled_alias(scope, found[0][0]), found[0][1], before=before, requalify=True)
         return None
     if name.lower() in aliases or any(t.column(name) is not None for t in tables.values()):
         return None
     found = _folded_matches(name, tables, near=near)
     if len(found) != 1:
         return None
-    return _rename(column, *found[0], before=before, requalify=len(tables) > 1)
+    return _rename(column, spelled_alias(scope, found[0][0]), found[0][1], before=before, requalify=len(tables) > 1)
 
 
 def _folded_matches(name: str, tables: dict[str, Table], *, near: bool) -> list[tuple[str, str]]:
@@ -144,17 +144,8 @@ def _folded_matches(name: str, tables: dict[str, Table], *, near: bool) -> list[
 
 
 def _rename(column: exp.Column, alias: str, real: str, *, before: str, requalify: bool) -> IdentifierFix:
+    """`column` renamed to `real`, and qualified with `alias` (as the query spells it) when `requalify`."""
     column.set("this", identifier(real))
     if requalify:
-        column.set("table", exp.to_identifier(_original_alias(column, alias)))
+        column.set("table", exp.to_identifier(alias))
     return IdentifierFix(before, column.sql())
-
-
-def _original_alias(column: exp.Column, lowered: str) -> str:
-    """The alias as the query spells it (the scope keys it as written; lookups here are lower-cased)."""
-    scope_root = column.find_ancestor(exp.Select)
-    if scope_root is not None:
-        for table in scope_root.find_all(exp.Table):
-            if table.alias_or_name.lower() == lowered:
-                return table.alias_or_name
-    return lowered
