@@ -46,6 +46,7 @@ class Link:
 class _Plan:
     scope: Scope
     tables: dict[str, Table]
+    aliases: set[str]  # the level's select aliases
     links: dict[int, Link]  # by id() of each missing column
 
 
@@ -57,20 +58,32 @@ def complete_joins(tree: exp.Expression, schema: DatabaseSchema) -> list[tuple[s
         tables = tables_by_alias(scope, schema)
         if not tables or not isinstance(scope.expression, exp.Select):
             continue
-        missing = [c for c in own_columns(scope) if _is_missing(c, scope, tables, schema)]
+        aliases = select_aliases(scope)
+        outer = _enclosing_tables(scope, schema)
+        missing = [c for c in own_columns(scope) if _is_missing(c, tables, aliases, outer)]
         if not missing:
             continue
         links = {id(c): _only_link(c.name, scope, tables, schema) for c in missing}
         if any(link is None for link in links.values()) or not _joinable(scope, tables, links.values()):
             return []
-        plans.append(_Plan(scope, tables, links))
+        plans.append(_Plan(scope, tables, aliases, links))
     changes = []
     for plan in plans:
         changes += _join(plan)
     return changes
 
 
-def _is_missing(column: exp.Column, scope: Scope, tables: dict[str, Table], schema: DatabaseSchema) -> bool:
+def _enclosing_tables(scope: Scope, schema: DatabaseSchema) -> list[Table]:
+    """The tables of every level that encloses `scope`, whose names an unqualified column may refer to."""
+    tables = []
+    parent = scope.parent
+    while parent is not None:
+        tables += (tables_by_alias(parent, schema) or {}).values()
+        parent = parent.parent
+    return tables
+
+
+def _is_missing(column: exp.Column, tables: dict[str, Table], aliases: set[str], outer: list[Table]) -> bool:
     if isinstance(column.this, exp.Star):
         return False
     name = column.name
@@ -78,17 +91,11 @@ def _is_missing(column: exp.Column, scope: Scope, tables: dict[str, Table], sche
         own = tables.get(column.table.lower())
         if own is None or own.column(name) is not None:
             return False
-    elif name.lower() in select_aliases(scope):
-        return False
-    if any(table.column(name) is not None for table in tables.values()):
+    elif name.lower() in aliases:
         return False
     # An unqualified name that an enclosing level has is a correlated reference, not a slip.
-    parent = scope.parent
-    while parent is not None and not column.table:
-        if any(table.column(name) is not None for table in (tables_by_alias(parent, schema) or {}).values()):
-            return False
-        parent = parent.parent
-    return True
+    reachable = [*tables.values(), *([] if column.table else outer)]
+    return all(table.column(name) is None for table in reachable)
 
 
 def _only_link(name: str, scope: Scope, tables: dict[str, Table], schema: DatabaseSchema) -> Link | None:
@@ -139,7 +146,7 @@ def _join(plan: _Plan) -> list[tuple[str, str, str]]:
             # A name its one source had keeps that source, now that a joined table may share it.
             owners = [alias for alias, table in tables.items() if table.column(column.name) is not None]
             shared = any(link.table.column(column.name) is not None for link in joined.values())
-            if len(owners) == 1 and shared and column.name.lower() not in select_aliases(scope):
+            if len(owners) == 1 and shared and column.name.lower() not in plan.aliases:
                 column.set("table", exp.to_identifier(spelled_alias(scope, owners[0])))
     select: exp.Select = scope.expression
     for star in [s for s in select.selects if isinstance(s, exp.Star)]:
