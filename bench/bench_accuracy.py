@@ -355,7 +355,7 @@ def save(result: dict, path: Path) -> None:
 
 
 VARIANT_ORDER = (
-    "plain", "default", "no-fix", "no-join", "no-repair", "constrained", "n5", "fallback4", "examples3", "values", "zh-hint",
+    "plain", "old-default", "default", "no-fix", "no-join", "no-repair", "constrained", "n5", "fallback4", "examples3", "values", "zh-hint",
     "xiyan", "adapter",
 )
 
@@ -394,6 +394,7 @@ def render_table(data: dict) -> str:
             f"{100 * run['accuracy']:.1f}% ({run['correct']}) | {run.get('rule', 'sql-eval')} | {other} | "
             f"{run['median_latency_ms'] / 1000:.2f} s | {_seconds(run.get('p90_latency_ms'))} |"
         )
+    lines += _whole_suite_table(runs)
     lines += _ablation_table(data["runs"])
     # A Chinese switch measured on a smaller sample is shown beside the default run of that same sample.
     paired_defaults = [
@@ -472,6 +473,42 @@ def _chinese_gap_table(runs: list[dict]) -> list[str]:
     return ["", "Chinese (spider-zh, questions without a localised literal) against English on the same questions, "
             "by Spider's rule (rows of one model with the same number of questions are the same sample of questions):", "",
             "| model | variant | questions | Chinese | English | gap (points) |", "|---|---|---|---|---|---|", *rows]
+
+
+# Every public question of a suite (spider-zh is judged against English on the same questions instead).
+FULL_SUITES = {"spider": 486, "chinook": 75, "sqleval-postgres": 100, "sqleval-sqlite": 100}
+WHOLE_SUITE_VARIANTS = ("plain", "old-default", "default")
+
+
+def _whole_suite_table(runs: list[dict]) -> list[str]:
+    """The plain prompt, the default before issue 15's work (bench.import_old_default) and today's default, over
+    every question of a suite: the comparison the accuracy work is judged by."""
+    groups: dict[tuple[str, str], dict[str, dict]] = {}
+    for run in runs:
+        if run["variant"] in WHOLE_SUITE_VARIANTS and FULL_SUITES.get(run["suite"]) == run["questions"]:
+            groups.setdefault((run["model"], run["suite"]), {})[run["variant"]] = run
+    if not groups:
+        return []
+    lines = ["", "Whole suites, by the suite's rule: the plain prompt, the old default (the default pipeline when issue 15 "
+             "was filed, its saved answers re-judged by today's rules; its latencies are from that run's setup) and "
+             "today's default. Each cell: accuracy (right answers) · median · p90 latency:", "",
+             "| model | suite (questions) | plain | old default | default | default − plain | default measured |",
+             "|---|---|---|---|---|---|---|"]
+    for (model, suite), variants in sorted(groups.items()):
+        cells = [
+            f"{100 * variants[v]['accuracy']:.1f}% ({variants[v]['correct']}) · "
+            f"{variants[v]['median_latency_ms'] / 1000:.2f} s · {_seconds(variants[v].get('p90_latency_ms'))}"
+            if v in variants else "-"
+            for v in WHOLE_SUITE_VARIANTS
+        ]
+        gain = (
+            f"{100 * (variants['default']['accuracy'] - variants['plain']['accuracy']):+.1f} points"
+            if "default" in variants and "plain" in variants else "-"
+        )
+        # A default older than the pipeline's latest changes is still its model's latest full run: say when it ran.
+        measured = variants["default"].get("finished_at", "-")[:10] if "default" in variants else "-"
+        lines.append(f"| {model} | {suite} ({FULL_SUITES[suite]}) | " + " | ".join(cells) + f" | {gain} | {measured} |")
+    return lines
 
 
 def _ablation_table(runs: list[dict]) -> list[str]:
