@@ -37,7 +37,8 @@ class SqlGenerateRequest(StrictModel):
     fix_identifiers: bool | None = Field(
         default=None,
         description="Fix unambiguous identifier slips (a real column on the wrong alias, case or separators) "
-        "without a model call; default: the app's pipeline.fix_identifiers.",
+        "and another dialect's functions (CURDATE() for SQLite) without a model call; default: the app's "
+        "pipeline.fix_identifiers.",
     )
     complete_joins: bool | None = Field(
         default=None,

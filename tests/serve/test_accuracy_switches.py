@@ -1,6 +1,6 @@
 """The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
 the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking and join
-completion."""
+completion, and the rewriting of another dialect's functions."""
 
 from __future__ import annotations
 
@@ -95,3 +95,17 @@ def test_a_forgotten_join_is_completed_on_the_foreign_key_without_a_model_call(b
     # Switched off, the same first answer fails its check, and with no repair round the request fails.
     plain = ask(base_url, question, max_repairs=0, complete_joins=False)
     assert not plain["success"] and "no table in scope has it" in plain["attempts"][0]["error"], plain
+
+
+def test_a_function_borrowed_from_mysql_is_rewritten_for_sqlite_without_a_model_call(base_url):
+    # The 0.5B groups Chinook's invoices by MySQL's YEAR(), which SQLite does not have.
+    question = "What was the total revenue for each year?"
+    rewritten = ask(base_url, question, max_repairs=0)
+    assert rewritten["success"], rewritten
+    fixes = rewritten["attempts"][0]["fixes"]
+    assert any(f.startswith("YEAR(") and "STRFTIME('%Y'" in f for f in fixes), rewritten["attempts"]
+    assert [row[0] for row in rewritten["rows"]] == [2007, 2008, 2009, 2010, 2011], rewritten["rows"]
+    # Switched off, the same first answer is refused: the function is not on SQLite's allow-list.
+    body = {"database": "chinook", "question": question, "execute": True, "max_repairs": 0, "fix_identifiers": False}
+    refused = requests.post(f"{base_url}/v1/sql/generate", json=body, timeout=300)
+    assert refused.status_code == 422 and "year() is not on the allow-list" in refused.text, refused.text

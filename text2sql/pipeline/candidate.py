@@ -14,13 +14,15 @@ from text2sql.dialects import transpiled
 from text2sql.execution import ExecutionError, QueryResult, QueryTimeout, execute_read_only
 from text2sql.extraction import extract_sql
 from text2sql.pipeline.budget import ByteBudget
+from text2sql.pipeline.dialect_slips import rewrite_foreign_functions
 from text2sql.pipeline.fixes import fix_identifiers as fix_identifiers_in
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.verdict import is_unsafe
 from text2sql.schema import DatabaseSchema
 from text2sql.validation import ValidationResult, validate_sql
 
-# Only name slips are fixed without the model; anything unsafe or unparseable goes back to it (or is refused).
+# Only name slips (and another dialect's functions) are fixed without the model; anything else unsafe or
+# unparseable goes back to it (or is refused).
 _FIXABLE = frozenset({"unknown_column", "unknown_table"})
 
 
@@ -42,7 +44,7 @@ class CandidateOutcome:
     validated: bool = False
     result: QueryResult | None = None
     execute_ms: float = 0.0
-    fixes: list[str] = field(default_factory=list)  # identifier slips fixed without a model call
+    fixes: list[str] = field(default_factory=list)  # identifier and dialect slips fixed without a model call
     joined: bool = False  # a join the model forgot was added (the vote counts such a candidate as half)
 
     @property
@@ -73,6 +75,8 @@ def check_candidate(
         return outcome.fail("extract", "the model's reply contains no SQL query")
     if validate:
         validation = validate_sql(extracted, dialect=dialects.generation, schema=schema)
+        if not validation.valid and fix_identifiers:
+            validation = _with_rewritten_functions(validation, outcome, dialect=dialects.generation, schema=schema)
         if not validation.valid and fix_identifiers and schema is not None:
             validation = _with_fixed_identifiers(
                 validation, outcome, dialect=dialects.generation, schema=schema, joins=complete_joins
@@ -102,6 +106,25 @@ def check_candidate(
     return outcome
 
 
+def _with_rewritten_functions(
+    validation: ValidationResult, outcome: CandidateOutcome, *, dialect: str, schema: DatabaseSchema | None
+) -> ValidationResult:
+    """Validation again after another dialect's functions are rewritten (CURDATE() for SQLite), when a function
+    off the allow-list is the only unsafe thing; kept only if no such function is left."""
+    codes = {issue.code for issue in validation.errors}
+    if "forbidden_function" not in codes or any(is_unsafe(code) for code in codes - {"forbidden_function"}):
+        return validation
+    rewritten = rewrite_foreign_functions(validation.sql, dialect=dialect)
+    if rewritten is None:
+        return validation
+    sql, notes = rewritten
+    revalidated = validate_sql(sql, dialect=dialect, schema=schema)
+    if any(is_unsafe(issue.code) for issue in revalidated.errors):
+        return validation
+    outcome.fixes += list(dict.fromkeys(notes))
+    return revalidated
+
+
 def _with_fixed_identifiers(
     validation: ValidationResult, outcome: CandidateOutcome, *, dialect: str, schema: DatabaseSchema, joins: bool
 ) -> ValidationResult:
@@ -114,7 +137,7 @@ def _with_fixed_identifiers(
     sql, fixes = fixed
     revalidated = validate_sql(sql, dialect=dialect, schema=schema)
     if revalidated.valid:
-        outcome.fixes = [fix.describe() for fix in fixes]
+        outcome.fixes += [fix.describe() for fix in fixes]
         outcome.joined = any(fix.join for fix in fixes)
         return revalidated
     return validation

@@ -52,7 +52,7 @@ class SqlTask(StrictModel):
     validate_sql: bool = Field(default=True, description="Check the SQL with sqlglot and repair failures.")
     max_repairs: int | None = Field(default=None, ge=0, description="Repair rounds; default from the pipeline.")
     fix_identifiers: bool | None = Field(
-        default=None, description="Fix unambiguous identifier slips without a model call; default from the pipeline."
+        default=None, description="Fix unambiguous identifier and dialect slips without a model call; default from the pipeline."
     )
     complete_joins: bool | None = Field(
         default=None, description="Join the one table a missing column sits on, one key away; default from the pipeline."

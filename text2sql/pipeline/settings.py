@@ -30,7 +30,8 @@ class PipelineSettings(StrictModel):
     fix_identifiers: bool = Field(
         default=True,
         description="Before a re-prompt, requalify a real column used on the wrong alias and fix case, quoting and "
-        "separator slips in names, when exactly one schema name fits; no model call.",
+        "separator slips in names, when exactly one schema name fits, and rewrite another dialect's functions "
+        "(CURDATE() for SQLite); no model call.",
     )
     complete_joins: bool = Field(
         default=True,
