@@ -17,6 +17,7 @@ from text2sql.pipeline.budget import ByteBudget
 from text2sql.pipeline.dialect_slips import rewrite_foreign_functions
 from text2sql.pipeline.fixes import fix_identifiers as fix_identifiers_in
 from text2sql.pipeline.inputs import ExecutionTarget
+from text2sql.pipeline.spelling import respell_identifiers
 from text2sql.pipeline.verdict import is_unsafe
 from text2sql.schema import DatabaseSchema
 from text2sql.validation import ValidationResult, validate_sql
@@ -85,6 +86,8 @@ def check_candidate(
             return outcome.fail("validate", issues_text(validation), validation.errors[0].code)
         outcome.validated = schema is not None
         sql = validation.sql  # the statement as checked, comments stripped
+        if schema is not None:
+            sql = _spelled_for_the_database(sql, outcome, dialects=dialects, schema=schema)
     else:
         parsed = validate_sql(extracted, dialect=dialects.generation, schema=None)
         if parsed.errors and parsed.errors[0].code in ("parse_error", "multiple_statements", "empty"):
@@ -104,6 +107,18 @@ def check_candidate(
     if target is not None:
         _execute(outcome, execution_sql, target, budget or ByteBudget(target.max_bytes))
     return outcome
+
+
+def _spelled_for_the_database(sql: str, outcome: CandidateOutcome, *, dialects: Dialects, schema: DatabaseSchema) -> str:
+    """Names the validator accepted whatever their case, spelled so the database finds them (spelling.py)."""
+    respelled = respell_identifiers(sql, dialect=dialects.generation, schema=schema, database_dialect=dialects.execution)
+    if respelled is None:
+        return sql
+    checked = validate_sql(respelled[0], dialect=dialects.generation, schema=schema)
+    if not checked.valid:
+        return sql
+    outcome.fixes += respelled[1]
+    return checked.sql
 
 
 def _with_rewritten_functions(

@@ -1,0 +1,104 @@
+"""Names the validator accepts whatever their case are spelled so the real database finds them: PostgreSQL folds
+unquoted names to lower case, and MariaDB on Linux compares table names with case. Without the respelling,
+every query below fails on the server ("relation "customer" does not exist", "Table ... doesn't exist")."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from text2sql.execution import ExecutionError, execute_read_only
+from text2sql.pipeline.candidate import Dialects, check_candidate
+from text2sql.pipeline.inputs import ExecutionTarget
+from text2sql.pipeline.spelling import respell_identifiers
+from text2sql.schema.introspect import introspect
+
+POSTGRES = Dialects(generation="postgres", answer="postgres", execution="postgres")
+MYSQL = Dialects(generation="mysql", answer="mysql", execution="mysql")
+
+
+@pytest.fixture
+def pg_shop(pg_engine: sa.Engine, pg_schema: str, pg_url: str) -> str:
+    """Tables and columns created quoted in mixed case (as Prisma and Entity Framework create them)."""
+    with pg_engine.begin() as connection:
+        connection.exec_driver_sql(f'SET search_path TO "{pg_schema}"')
+        connection.exec_driver_sql('CREATE TABLE "Customer" ("CustomerId" int PRIMARY KEY, "FirstName" text, country text)')
+        connection.exec_driver_sql(
+            'CREATE TABLE "Invoice" ("InvoiceId" int PRIMARY KEY, '
+            '"CustomerId" int REFERENCES "Customer"("CustomerId"), "Total" numeric)'
+        )
+        connection.exec_driver_sql("""INSERT INTO "Customer" VALUES (1, 'Ann', 'CA'), (2, 'Bo', 'US')""")
+        connection.exec_driver_sql('INSERT INTO "Invoice" VALUES (1, 1, 9.5), (2, 1, 0.5), (3, 2, 4)')
+    return f"{pg_url}?options=-csearch_path%3D{pg_schema}"
+
+
+def pg_check(sql: str, url: str, schema_name: str):
+    schema = introspect(url, schema_name=schema_name)
+    target = ExecutionTarget(url=url, dialect="postgres", max_rows=10, timeout_s=5)
+    return check_candidate(sql, dialects=POSTGRES, schema=schema, validate=True, target=target)
+
+
+def test_the_server_misses_mixed_case_names_written_unquoted(pg_shop: str) -> None:
+    with pytest.raises(ExecutionError, match="does not exist"):
+        execute_read_only(pg_shop, "SELECT FirstName FROM Customer", max_rows=10, timeout_s=5)
+
+
+def test_postgres_mixed_case_names_are_quoted_as_the_schema_spells_them(pg_shop: str, pg_schema: str) -> None:
+    outcome = pg_check(
+        "SELECT c.FirstName, SUM(i.Total) AS Total FROM Customer c JOIN invoice i ON c.CustomerId = i.customerid "
+        "WHERE c.country = 'CA' GROUP BY c.FirstName ORDER BY Total DESC",
+        pg_shop, pg_schema,
+    )
+    assert outcome.ok, outcome.error
+    assert [tuple(r) for r in outcome.result.rows] == [("Ann", 10.0)]
+    assert outcome.answer_sql == (
+        'SELECT c."FirstName", SUM(i."Total") AS Total FROM "Customer" AS c JOIN "Invoice" AS i '
+        "ON c.\"CustomerId\" = i.\"CustomerId\" WHERE c.country = 'CA' GROUP BY c.\"FirstName\" ORDER BY Total DESC"
+    )
+    assert 'invoice -> "Invoice" (as the database spells it)' in outcome.fixes
+
+
+def test_a_joined_table_added_by_the_fixer_is_quoted_too(pg_shop: str, pg_schema: str) -> None:
+    outcome = pg_check('SELECT "FirstName", SUM("Total") FROM "Customer" GROUP BY 1 ORDER BY 2 DESC', pg_shop, pg_schema)
+    assert outcome.ok, outcome.error
+    assert [tuple(r) for r in outcome.result.rows] == [("Ann", 10.0), ("Bo", 4.0)]
+
+
+def test_a_table_qualifier_is_spelled_as_its_table(pg_shop: str, pg_schema: str) -> None:
+    outcome = pg_check("SELECT customer.FirstName FROM Customer WHERE Customer.CustomerId = 2", pg_shop, pg_schema)
+    assert outcome.ok, outcome.error
+    assert [tuple(r) for r in outcome.result.rows] == [("Bo",)]
+
+
+def test_subquery_and_alias_names_are_left_as_written(pg_shop: str, pg_schema: str) -> None:
+    outcome = pg_check(
+        "SELECT t.Total FROM (SELECT SUM(Total) AS Total FROM Invoice) AS t", pg_shop, pg_schema
+    )
+    assert outcome.ok, outcome.error
+    assert outcome.answer_sql == 'SELECT t.Total FROM (SELECT SUM("Total") AS Total FROM "Invoice") AS t'
+    assert [tuple(r) for r in outcome.result.rows] == [(14.0,)]
+
+
+def test_mariadb_table_names_keep_their_case(mysql_engine: sa.Engine, mysql_prefix: str, mysql_url: str) -> None:
+    table = f"{mysql_prefix}Customer"
+    with mysql_engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE TABLE `{table}` (CustomerId INT PRIMARY KEY, FirstName TEXT)")
+        connection.exec_driver_sql(f"INSERT INTO `{table}` VALUES (1, 'Ann')")
+    with mysql_engine.connect() as connection:
+        case_sensitive = connection.exec_driver_sql("SELECT @@lower_case_table_names").scalar() == 0
+    written = f"SELECT firstname FROM {table.lower()} WHERE customerid = 1"
+    if case_sensitive:
+        with pytest.raises(ExecutionError):
+            execute_read_only(mysql_url, written, max_rows=10, timeout_s=5)
+    schema = introspect(mysql_url, include_tables=[table])
+    target = ExecutionTarget(url=mysql_url, dialect="mysql", max_rows=10, timeout_s=5)
+    outcome = check_candidate(written, dialects=MYSQL, schema=schema, validate=True, target=target)
+    assert outcome.ok, outcome.error
+    assert [tuple(r) for r in outcome.result.rows] == [("Ann",)]
+    assert outcome.answer_sql == f"SELECT firstname FROM {table} WHERE customerid = 1"
+
+
+def test_case_insensitive_databases_are_left_alone(pg_shop: str, pg_schema: str) -> None:
+    schema = introspect(pg_shop, schema_name=pg_schema)
+    assert respell_identifiers("SELECT FirstName FROM customer", dialect="sqlite", schema=schema) is None
+    assert respell_identifiers("SELECT country FROM \"Customer\"", dialect="postgres", schema=schema) is None
