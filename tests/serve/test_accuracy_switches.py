@@ -1,6 +1,6 @@
 """The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
 the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking and join
-completion, and the rewriting of another dialect's functions."""
+completion, the rewriting of another dialect's functions, and the note for Chinese questions."""
 
 from __future__ import annotations
 
@@ -109,3 +109,16 @@ def test_a_function_borrowed_from_mysql_is_rewritten_for_sqlite_without_a_model_
     body = {"database": "chinook", "question": question, "execute": True, "max_repairs": 0, "fix_identifiers": False}
     refused = requests.post(f"{base_url}/v1/sql/generate", json=body, timeout=300)
     assert refused.status_code == 422 and "year() is not on the allow-list" in refused.text, refused.text
+
+
+def test_the_chinese_note_reaches_the_prompt_of_chinese_questions_only(base_url):
+    chinese = "有多少位艺术家？"
+    # One attempt each (no repair round), so the prompt tokens are those of one prompt.
+    hinted = ask(base_url, chinese, language_hint=True, max_repairs=0)
+    assert hinted["success"] and hinted["rows"] == [[275]], hinted
+    unhinted = ask(base_url, chinese, max_repairs=0)  # pipeline.language_hint is off
+    # The note sits after the schema: the prompt grows by it, and only for a Chinese question.
+    assert hinted["usage"]["prompt_tokens"] > unhinted["usage"]["prompt_tokens"] + 10, (hinted["usage"], unhinted["usage"])
+    english = "How many artists are there?"
+    with_note = ask(base_url, english, language_hint=True, max_repairs=0)["usage"]["prompt_tokens"]
+    assert with_note == ask(base_url, english, max_repairs=0)["usage"]["prompt_tokens"]

@@ -34,7 +34,9 @@ class Attempt(StrictModel):
     error: str | None = Field(default=None, description="Why it failed.")
     code: str | None = Field(default=None, description="Machine-readable failure kind, e.g. not_read_only.")
     fixes: list[str] = Field(
-        default_factory=list, description="Identifier slips fixed without a model call, as 'before -> after'."
+        default_factory=list,
+        description="Slips fixed without a model call (names, another dialect's functions, names respelled as the "
+        "database spells them), as 'before -> after'.",
     )
 
 
