@@ -76,6 +76,8 @@ VARIANTS = {
     "values": {"value_linking": True},
     # Chinese questions only: a Chinese note that the schema is English (English questions are unchanged).
     "zh-hint": {"language_hint": True},
+    # Chinese questions only: the model puts the question into English first (English questions are unchanged).
+    "translate": {"translate_question": True},
     # Not a request switch: the same GGUF served a second time with the `xiyan` template, asked as <model>-xiyan.
     "xiyan": {},
     # Not a request switch: the same model asked through /v1/chat/completions with a plain prompt (plain_prompt.py).
@@ -356,7 +358,7 @@ def save(result: dict, path: Path) -> None:
 
 VARIANT_ORDER = (
     "plain", "old-default", "default", "no-fix", "no-join", "no-repair", "constrained", "n5", "fallback4", "examples3", "values", "zh-hint",
-    "xiyan", "adapter",
+    "translate", "xiyan", "adapter",
 )
 
 

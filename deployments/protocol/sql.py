@@ -64,6 +64,11 @@ class SqlGenerateRequest(StrictModel):
         description="For a Chinese question, tell the model the schema's names and values are English; default: "
         "the app's pipeline.language_hint.",
     )
+    translate_question: bool | None = Field(
+        default=None,
+        description="For a Chinese question, have the model put it into English before it writes SQL (the English "
+        "question is in `notes`); default: the app's pipeline.translate_questions.",
+    )
     constrained: bool | None = Field(
         default=None, description="Grammar-constrained decoding to the schema's identifiers; default: the model's."
     )

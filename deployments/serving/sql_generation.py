@@ -25,6 +25,7 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
         n=request.n,
         fallback_candidates=request.fallback_candidates,
         language_hint=request.language_hint,
+        translate_question=request.translate_question,
         constrained=request.constrained,
         max_tokens=request.max_tokens,
         temperature=request.temperature,

@@ -1,6 +1,6 @@
 """The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
 the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking and join
-completion, the rewriting of another dialect's functions, and the note for Chinese questions."""
+completion, the rewriting of another dialect's functions, and the note for, and translation of, Chinese questions."""
 
 from __future__ import annotations
 
@@ -122,3 +122,16 @@ def test_the_chinese_note_reaches_the_prompt_of_chinese_questions_only(base_url)
     english = "How many artists are there?"
     with_note = ask(base_url, english, language_hint=True, max_repairs=0)["usage"]["prompt_tokens"]
     assert with_note == ask(base_url, english, max_repairs=0)["usage"]["prompt_tokens"]
+
+
+def test_a_chinese_question_is_put_into_english_before_the_sql(base_url):
+    chinese = "有多少位艺术家？"
+    translated = ask(base_url, chinese, translate_question=True)
+    english = [n.removeprefix("asked in English as: ") for n in translated["notes"] if n.startswith("asked in English")]
+    assert len(english) == 1 and "artist" in english[0].lower(), translated["notes"]
+    assert translated["success"] and translated["rows"] == [[275]], translated
+    # Off by default, and never for an English question.
+    assert not any(n.startswith("asked in English") for n in ask(base_url, chinese)["notes"])
+    assert not any(
+        n.startswith("asked in English") for n in ask(base_url, "How many artists are there?", translate_question=True)["notes"]
+    )

@@ -33,6 +33,7 @@ from text2sql.pipeline.engine import Engine, GenerationRequest, SamplingParams
 from text2sql.pipeline.inputs import SchemaContext, SqlTask
 from text2sql.pipeline.sampling import merge_sampling
 from text2sql.pipeline.settings import ModelProfile, PipelineSettings
+from text2sql.pipeline.translation import translate_question
 from text2sql.pipeline.vote import vote
 from text2sql.prompts import HistoryTurn, PromptInput, PromptTemplate, RepairContext, get_template
 from text2sql.schema import DatabaseSchema
@@ -82,12 +83,32 @@ async def generate_sql(
     grammar_for: GrammarFor | None = None,
     queue_ms: float = 0.0,
 ) -> SqlAnswer:
+    totals = _Totals()
+    task, translated_note = await _in_english(engine, task, model=model, settings=settings, totals=totals)
     plan = plan_task(
         task, context, model=model, settings=settings, context_length=context_length, grammar_for=grammar_for
     )
-    totals = _Totals()
+    if translated_note:
+        plan.notes.append(translated_note)
     outcomes = await _rounds(engine, task, context, plan, settings, totals)
     return _answer(task, context, plan, outcomes, totals, model=model, queue_ms=queue_ms)
+
+
+async def _in_english(
+    engine: Engine, task: SqlTask, *, model: ModelProfile, settings: PipelineSettings, totals: _Totals
+) -> tuple[SqlTask, str | None]:
+    """The task with its Chinese question put into English, when translation is on (translation.py)."""
+    wanted = task.translate_question if task.translate_question is not None else settings.translate_questions
+    if not wanted or not is_chinese(task.question):
+        return task, None
+    started = time.perf_counter()
+    translation = await translate_question(engine, task.question, seed=model.generation.seed)
+    totals.generate_ms += (time.perf_counter() - started) * 1000
+    if translation is None:
+        return task, "the question could not be put into English; it was asked as written"
+    totals.prompt_tokens += translation.prompt_tokens
+    totals.completion_tokens += translation.completion_tokens
+    return task.model_copy(update={"question": translation.english}), f"asked in English as: {translation.english}"
 
 
 def plan_task(

@@ -64,6 +64,11 @@ class PipelineSettings(StrictModel):
         description="For a question written in Chinese, tell the model (in Chinese) that the schema's names and values "
         "are English and must be matched by meaning; English questions are unchanged.",
     )
+    translate_questions: bool = Field(
+        default=False,
+        description="Have the model put a Chinese question into English (one short generation) before it writes "
+        "SQL from the English question; English questions are unchanged.",
+    )
     repair_temperature: float = Field(
         default=0.3, ge=0, le=2,
         description="Temperature for repair rounds after a greedy first attempt, so a retry can differ.",
