@@ -102,3 +102,13 @@ def test_case_insensitive_databases_are_left_alone(pg_shop: str, pg_schema: str)
     schema = introspect(pg_shop, schema_name=pg_schema)
     assert respell_identifiers("SELECT FirstName FROM customer", dialect="sqlite", schema=schema) is None
     assert respell_identifiers("SELECT country FROM \"Customer\"", dialect="postgres", schema=schema) is None
+
+
+def test_a_qualified_column_beside_a_subquery_is_spelled_too(pg_shop: str, pg_schema: str) -> None:
+    outcome = pg_check(
+        "SELECT c.FirstName, t.n FROM Customer AS c JOIN (SELECT CustomerId AS cid, COUNT(*) AS n FROM Invoice "
+        "GROUP BY CustomerId) AS t ON t.cid = c.CustomerId ORDER BY t.n DESC",
+        pg_shop, pg_schema,
+    )
+    assert outcome.ok, outcome.error
+    assert [tuple(r) for r in outcome.result.rows] == [("Ann", 2), ("Bo", 1)]

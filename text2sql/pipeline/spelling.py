@@ -41,14 +41,16 @@ def respell_identifiers(
         return None
     notes: list[str] = []
     for scope in scopes:
-        tables = tables_by_alias(scope, schema)
+        known: dict[str, Table] = {}  # this level's schema tables by lower-cased alias
         for alias, source in scope.sources.items():
             if isinstance(source, exp.Table) and (table := schema.table(source.name)) is not None:
+                known[alias.lower()] = table
                 _respell(source.this, table.name, lookup, notes)
                 if not source.alias:
                     _respell_qualifiers(scope, alias, table.name, lookup, notes)
-        if lookup in _FOLDED and tables is not None:
-            _respell_columns(scope, tables, lookup, notes)
+        if lookup in _FOLDED:
+            # An unqualified name may belong to any source: only when all are schema tables is its table known.
+            _respell_columns(scope, known, lookup, notes, all_known=tables_by_alias(scope, schema) is not None)
     if not notes:
         return None
     return tree.sql(dialect=dialect), list(dict.fromkeys(notes))
@@ -62,7 +64,9 @@ def _respell_qualifiers(scope: Scope, alias: str, table_name: str, dialect: str,
             _respell(qualifier, table_name, dialect, notes)
 
 
-def _respell_columns(scope: Scope, tables: dict[str, Table], dialect: str, notes: list[str]) -> None:
+def _respell_columns(
+    scope: Scope, tables: dict[str, Table], dialect: str, notes: list[str], *, all_known: bool
+) -> None:
     aliases = select_aliases(scope)
     for column in own_columns(scope):
         name = column.this
@@ -71,8 +75,8 @@ def _respell_columns(scope: Scope, tables: dict[str, Table], dialect: str, notes
         clause = column.find_ancestor(exp.Order, exp.Group, exp.Select)
         if column.table:
             candidates = [tables[column.table.lower()]] if column.table.lower() in tables else []
-        elif name.name.lower() in aliases and isinstance(clause, (exp.Order, exp.Group)):
-            continue  # a select alias: written, and folded, the way the alias was
+        elif not all_known or (name.name.lower() in aliases and isinstance(clause, (exp.Order, exp.Group))):
+            continue  # another source's column, or a select alias: written, and folded, the way it was
         else:
             candidates = list(tables.values())
         spellings = {c.name for t in candidates for c in t.columns if c.name.lower() == name.name.lower()}
