@@ -466,15 +466,19 @@ def _chinese_gap_table(runs: list[dict]) -> list[str]:
         if not common:
             continue
         zh_right, en_right = sum(zh_verdicts[i] for i in common), sum(en_verdicts[i] for i in common)
+        # Runs of different days may straddle a pipeline change: the dates say whether the gap is like for like.
+        measured = f"{zh.get('finished_at', '-')[:10]} / {en.get('finished_at', '-')[:10]}"
         rows.append(
             f"| {zh['model']} | {zh['variant']} | {len(common)} | {100 * zh_right / len(common):.1f}% ({zh_right}) | "
-            f"{100 * en_right / len(common):.1f}% ({en_right}) | {100 * (zh_right - en_right) / len(common):+.1f} |"
+            f"{100 * en_right / len(common):.1f}% ({en_right}) | {100 * (zh_right - en_right) / len(common):+.1f} | "
+            f"{measured} |"
         )
     if not rows:
         return []
     return ["", "Chinese (spider-zh, questions without a localised literal) against English on the same questions, "
             "by Spider's rule (rows of one model with the same number of questions are the same sample of questions):", "",
-            "| model | variant | questions | Chinese | English | gap (points) |", "|---|---|---|---|---|---|", *rows]
+            "| model | variant | questions | Chinese | English | gap (points) | measured (Chinese / English) |",
+            "|---|---|---|---|---|---|---|", *rows]
 
 
 # Every public question of a suite (spider-zh is judged against English on the same questions instead).

@@ -38,3 +38,17 @@ def test_whole_suites_show_plain_old_and_new_default_and_the_gain() -> None:
     assert spider[1] == "spider (486)"
     assert [cell.split(" ")[0] for cell in spider[2:5]] == ["40.0%", "37.0%", "50.0%"]
     assert spider[5] == "+10.0 points"
+
+
+def test_the_chinese_gap_is_judged_on_the_same_questions_and_says_when_each_side_ran(monkeypatch) -> None:
+    import bench.bench_accuracy as accuracy
+
+    verdicts = {
+        "spider-zh": {"spider-1": True, "spider-2": False, "spider-3": False},
+        "spider": {"spider-1": True, "spider-2": True, "spider-3": False, "spider-4": True},  # 4 is not asked in Chinese
+    }
+    monkeypatch.setattr(accuracy, "_verdicts", lambda r: verdicts[r["suite"]])
+    zh = dict(run("default", 3), suite="spider-zh", finished_at="2026-11-24 13:00:00")
+    en = dict(run("default", 486), finished_at="2026-12-04 04:00:00")
+    rows = [line for line in accuracy._chinese_gap_table([zh, en]) if line.startswith("| m |")]
+    assert rows == ["| m | default | 3 | 33.3% (1) | 66.7% (2) | -33.3 | 2026-11-24 / 2026-12-04 |"]
