@@ -18,7 +18,7 @@ introspected live, and `execute: true`; the returned rows are compared with the 
   sqleval-sqlite   the same 100 in their SQLite form, on SQLite files transpiled from the dumps
   chinook          our own questions over the bundled Chinook database (bench/data/chinook_questions.jsonl)
 Variants: default (validation + repair), no-repair (validate: false), constrained (GBNF grammar), n5
-(five candidates, vote by result), no-fix (no deterministic identifier fixes before a re-prompt), no-join (the
+(five sampled candidates, vote by result), n5-greedy (the first of the five decoded greedily, ties to it), no-fix (no deterministic identifier fixes before a re-prompt), no-join (the
 fixes without join completion), plain (the baseline: the same model through /v1/chat/completions with a plain
 prompt and no pipeline, bench/plain_prompt.py),
 fallback4 (4 sampled candidates only when the greedy answer fails or is empty), examples3 (3 Spider-train pairs
@@ -68,6 +68,7 @@ VARIANTS = {
     "no-repair": {"validate": False},
     "constrained": {"constrained": True},
     "n5": {"n": 5},
+    "n5-greedy": {"n": 5, "greedy_candidate": True},
     "no-fix": {"fix_identifiers": False},
     "no-join": {"complete_joins": False},
     "fallback4": {"fallback_candidates": 4},
@@ -357,7 +358,7 @@ def save(result: dict, path: Path) -> None:
 
 
 VARIANT_ORDER = (
-    "plain", "old-default", "default", "no-fix", "no-join", "no-repair", "constrained", "n5", "fallback4", "examples3", "values", "zh-hint",
+    "plain", "old-default", "default", "no-fix", "no-join", "no-repair", "constrained", "n5", "n5-greedy", "fallback4", "examples3", "values", "zh-hint",
     "translate", "xiyan", "adapter",
 )
 

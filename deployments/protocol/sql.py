@@ -46,6 +46,11 @@ class SqlGenerateRequest(StrictModel):
         "without a model call; default: the app's pipeline.complete_joins.",
     )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
+    greedy_candidate: bool | None = Field(
+        default=None,
+        description="With n > 1 and no temperature given, the first candidate is the greedy answer and the others "
+        "are sampled; a tie in the vote goes to it. Default: the app's pipeline.greedy_candidate.",
+    )
     value_linking: bool | None = Field(
         default=None, description="Show the model the database values the question mentions; default: the app's."
     )

@@ -23,6 +23,7 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
         fix_identifiers=request.fix_identifiers,
         complete_joins=request.complete_joins,
         n=request.n,
+        greedy_candidate=request.greedy_candidate,
         fallback_candidates=request.fallback_candidates,
         language_hint=request.language_hint,
         translate_question=request.translate_question,

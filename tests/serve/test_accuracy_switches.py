@@ -1,6 +1,7 @@
 """The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
-the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking and join
-completion, the rewriting of another dialect's functions, and the note for, and translation of, Chinese questions."""
+the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking, join
+completion, the greedy candidate of a vote, the rewriting of another dialect's functions, and the note for, and
+translation of, Chinese questions."""
 
 from __future__ import annotations
 
@@ -95,6 +96,17 @@ def test_a_forgotten_join_is_completed_on_the_foreign_key_without_a_model_call(b
     # Switched off, the same first answer fails its check, and with no repair round the request fails.
     plain = ask(base_url, question, max_repairs=0, complete_joins=False)
     assert not plain["success"] and "no table in scope has it" in plain["attempts"][0]["error"], plain
+
+
+def test_greedy_candidate_makes_the_first_of_n_the_greedy_answer(base_url):
+    question = "top 3 customers by total spend"
+    greedy = ask(base_url, question, max_repairs=0)
+    voted = ask(base_url, question, max_repairs=0, n=3, greedy_candidate=True)
+    assert len(voted["attempts"]) == 3 and all(a["round"] == 0 for a in voted["attempts"]), voted["attempts"]
+    # The first candidate is decoded exactly as the n=1 answer was; the other two are sampled.
+    first = voted["attempts"][0]
+    assert (first["sql"], first["fixes"]) == (greedy["attempts"][0]["sql"], greedy["attempts"][0]["fixes"]), voted
+    assert sum(c["votes"] for c in voted["candidates"]) == sum(a["stage"] == "ok" for a in voted["attempts"])
 
 
 def test_a_function_borrowed_from_mysql_is_rewritten_for_sqlite_without_a_model_call(base_url):

@@ -78,6 +78,7 @@ def test_answer_is_transpiled_to_the_requested_dialect():
 
 
 def _database(tmp_path) -> DatabaseConfig:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "e.sqlite"
     with sqlite3.connect(path) as conn:
         conn.execute(DDL)
@@ -123,6 +124,34 @@ def test_self_consistency_picks_the_result_most_candidates_agree_on(tmp_path):
     assert [c.votes for c in response.candidates] == [3, 1]
     assert response.sql == "SELECT MAX(salary) FROM employees"
     assert all(r.sampling.temperature == PipelineSettings().candidate_temperature for r in engine.requests)
+
+
+def test_greedy_candidate_decodes_the_first_of_n_greedily_and_wins_a_tie(tmp_path):
+    engine = FakeEngine(["SELECT MAX(salary) FROM employees", "SELECT MIN(salary) FROM employees",
+                         "SELECT nam FROM employees"])
+    response = _run_on_database(tmp_path, engine, PipelineSettings(fix_identifiers=False), n=3, greedy_candidate=True)
+    temperatures = [r.sampling.temperature for r in engine.requests]
+    assert temperatures == [0.0, PipelineSettings().candidate_temperature, PipelineSettings().candidate_temperature]
+    # One vote each for MAX and MIN: the greedy answer's group is first, so it wins.
+    assert response.success and response.rows == [[30.0]]
+    assert [c.votes for c in response.candidates] == [1, 1]
+    # All candidates share one prompt, so the engine's cache serves every one.
+    assert all(r.messages == engine.requests[0].messages for r in engine.requests)
+
+
+def test_greedy_candidate_follows_the_pipeline_default_and_yields_to_a_given_temperature(tmp_path):
+    anchored = PipelineSettings(greedy_candidate=True)
+    engine = FakeEngine("SELECT MAX(salary) FROM employees")
+    _run_on_database(tmp_path / "default", engine, anchored, n=3)
+    assert [r.sampling.temperature for r in engine.requests] == [0.0, 0.7, 0.7]
+
+    engine = FakeEngine("SELECT MAX(salary) FROM employees")
+    _run_on_database(tmp_path / "given", engine, anchored, n=3, temperature=0.9)
+    assert [r.sampling.temperature for r in engine.requests] == [0.9, 0.9, 0.9]
+
+    engine = FakeEngine("SELECT MAX(salary) FROM employees")
+    _run_on_database(tmp_path / "off", engine, anchored, n=3, greedy_candidate=False)
+    assert [r.sampling.temperature for r in engine.requests] == [0.7, 0.7, 0.7]
 
 
 def test_a_large_schema_is_cut_to_the_relevant_tables():

@@ -56,6 +56,7 @@ class Plan:
     notes: list[str]
     adapter: str | None = None
     fallback_candidates: int = 0
+    greedy_candidate: bool = False  # n > 1: the first candidate of each round is decoded greedily
     examples: list = field(default_factory=list)
     value_matches: list[str] = field(default_factory=list)
     chinese_question: bool = False
@@ -163,6 +164,10 @@ def plan_task(
         chinese_question=(
             task.language_hint if task.language_hint is not None else settings.language_hint
         ) and is_chinese(task.question),
+        # A sampled vote can outvote a right greedy answer with agreeing wrong samples; the greedy one anchors it.
+        greedy_candidate=n > 1 and task.temperature is None and (
+            task.greedy_candidate if task.greedy_candidate is not None else settings.greedy_candidate
+        ),
         fallback_candidates=(
             task.fallback_candidates if task.fallback_candidates is not None else settings.fallback_candidates
         ) if n == 1 else 0,
@@ -200,8 +205,11 @@ async def _rounds(
                 messages=rendered.messages, prompt=rendered.prompt, sampling=with_sampling, adapter=plan.adapter
             )
 
-        outcomes = [await _attempt(engine, request(sampling), task, context, plan, round_index, budget, totals)
-                    for _ in range(plan.n)]
+        outcomes = [
+            await _attempt(engine, request(_candidate_sampling(sampling, plan, index)), task, context, plan,
+                           round_index, budget, totals)
+            for index in range(plan.n)
+        ]
         if round_index == 0 and plan.fallback_candidates and not _has_rows(outcomes[0]):
             # The greedy answer failed or found nothing: more samples of the same (cached) prompt, then a vote.
             spread = request(sampling.model_copy(update={"temperature": settings.candidate_temperature}))
@@ -220,6 +228,12 @@ async def _rounds(
             valid_identifiers=identifier_listing(plan.prompt_schema.schema),
         )
     return outcomes
+
+
+def _candidate_sampling(sampling: SamplingParams, plan: Plan, index: int) -> SamplingParams:
+    if index == 0 and plan.greedy_candidate:
+        return sampling.model_copy(update={"temperature": 0.0})
+    return sampling
 
 
 async def _attempt(

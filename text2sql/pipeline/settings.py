@@ -73,6 +73,11 @@ class PipelineSettings(StrictModel):
         default=0.3, ge=0, le=2,
         description="Temperature for repair rounds after a greedy first attempt, so a retry can differ.",
     )
+    greedy_candidate: bool = Field(
+        default=False,
+        description="With n > 1 and no temperature in the request, the first candidate is the greedy answer and the "
+        "others are sampled; a tie in the vote goes to the greedy answer's group.",
+    )
     candidate_temperature: float = Field(
         default=0.7, gt=0, le=2, description="Temperature for n > 1 when the request gives none."
     )
