@@ -20,7 +20,8 @@ introspected live, and `execute: true`; the returned rows are compared with the 
 Variants: default (validation + repair), no-repair (validate: false), constrained (GBNF grammar), n5
 (five sampled candidates, vote by result), n5-greedy (the first of the five decoded greedily, ties to it), no-fix (no deterministic identifier fixes before a re-prompt), no-join (the
 fixes without join completion), plain (the baseline: the same model through /v1/chat/completions with a plain
-prompt and no pipeline, bench/plain_prompt.py),
+prompt and no pipeline, bench/plain_prompt.py), no-inferred-keys (the databases without the join keys read from
+their data when they declare none),
 fallback4 (4 sampled candidates only when the greedy answer fails or is empty), examples3 (3 Spider-train pairs
 like the question, their SQL in standard SQL), values (value linking), zh-hint (the Chinese-question note),
 xiyan (the same GGUF served with the `xiyan` prompt, one Chinese user message with the schema in M-Schema). The variants of one run take
@@ -81,6 +82,9 @@ VARIANTS = {
     "translate": {"translate_question": True},
     # Not a request switch: the same GGUF served a second time with the `xiyan` template, asked as <model>-xiyan.
     "xiyan": {},
+    # Not a request switch: every database served a second time with `infer_relationships: false`, asked as
+    # <database><DECLARED_KEYS_ONLY> (see with_declared_keys_only).
+    "no-inferred-keys": {},
     # Not a request switch: the same model asked through /v1/chat/completions with a plain prompt (plain_prompt.py).
     "plain": {},
     # The trained adapter given with --adapter, asked as <base>:<name> (set in adapter_under_test).
@@ -221,6 +225,15 @@ def database_config(
     return databases
 
 
+DECLARED_KEYS_ONLY = "__declared_keys"
+
+
+def with_declared_keys_only(databases: dict[str, dict]) -> dict[str, dict]:
+    """Each database beside a twin that keeps to the keys it declares (no join keys read from its data)."""
+    twins = {name + DECLARED_KEYS_ONLY: {**config, "infer_relationships": False} for name, config in databases.items()}
+    return {**databases, **twins}
+
+
 def resolve_url(config: dict) -> str:
     if config["url"] == "builtin:chinook":
         from text2sql.chinook import chinook_sqlite_path
@@ -268,7 +281,7 @@ def ask(base_url: str, model: str, question: dict, variant: str, databases: dict
         return body, (time.perf_counter() - started) * 1000
     body = {
         "question": question["question"],
-        "database": question["database"],
+        "database": question["database"] + (DECLARED_KEYS_ONLY if variant == "no-inferred-keys" else ""),
         "model": model + XIYAN_SUFFIX if variant == "xiyan" else model,
         "execute": True,
         **({"evidence": question["evidence"]} if question["evidence"] else {}),
@@ -358,7 +371,7 @@ def save(result: dict, path: Path) -> None:
 
 
 VARIANT_ORDER = (
-    "plain", "old-default", "default", "no-fix", "no-join", "no-repair", "constrained", "n5", "n5-greedy", "fallback4", "examples3", "values", "zh-hint",
+    "plain", "old-default", "default", "no-fix", "no-join", "no-repair", "constrained", "n5", "n5-greedy", "no-inferred-keys", "fallback4", "examples3", "values", "zh-hint",
     "translate", "xiyan", "adapter",
 )
 
@@ -578,6 +591,8 @@ def main() -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
     databases = database_config(args.suites, **data_dirs)
+    if "no-inferred-keys" in args.variants:
+        databases = with_declared_keys_only(databases)
     example_store = spider_train_store(data_dirs["spider_dir"]) if "examples3" in args.variants else None
     adapters = adapter_under_test(args.adapter, args.models) if args.adapter else None
     if "adapter" in args.variants and not adapters:

@@ -56,6 +56,13 @@ class DatabaseConfig(StrictModel):
         "column first), e.g. ['orders.customer_id -> customers.id']: shown to the model as foreign keys and used "
         "to complete a forgotten join. Checked against the schema when it is read.",
     )
+    infer_relationships: bool = Field(
+        default=True,
+        description="When the database declares no foreign keys and `relationships` names none, read join keys from "
+        "the data when the schema is read: the same key-like name in two tables (`writes.aid`, `author.aid`) or "
+        "`<table>_id` against that table's `id`, where the referenced column is unique and holds at least 90% of the "
+        "referencing column's values. They are shown and used as `relationships` are.",
+    )
     expose_schemas: list[str] = Field(
         default_factory=list,
         description="Further schemas (MySQL: databases) whose tables queries may name, qualified, e.g. "

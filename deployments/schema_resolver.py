@@ -21,8 +21,9 @@ from text2sql.schema import DatabaseSchema
 from text2sql.schema.cache import SchemaCache
 from text2sql.schema.ddl import parse_ddl
 from text2sql.schema.errors import SchemaError
+from text2sql.schema.inferred_keys import infer_keys
 from text2sql.schema.introspect import introspect
-from text2sql.schema.relationships import with_relationships
+from text2sql.schema.relationships import with_join_keys, with_relationships
 from text2sql.schema.values import ValueIndex, build_value_index
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,13 @@ class SchemaResolver:
                 tables += [t.model_copy(update={"name": f"{extra}.{t.name}"}) for t in exposed.tables]
                 qualifiers.append(extra)
             schema = schema.model_copy(update={"name": name, "tables": tables, "qualifiers": qualifiers})
-            return with_relationships(schema, config.relationships)
+            schema = with_relationships(schema, config.relationships)
+            if config.infer_relationships and not any(table.foreign_keys for table in schema.tables):
+                keys = infer_keys(url, schema, config.dialect(), timeout_s=config.timeout_s)
+                logger.info("%s declares no foreign keys; inferred %d from its data: %s", name, len(keys),
+                            ", ".join(k.relationship() for k in keys) or "none")
+                schema = with_join_keys(schema, [(*k.as_tuple(), k.relationship()) for k in keys])
+            return schema
 
         return load
 

@@ -6,6 +6,7 @@ translation of, Chinese questions."""
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 import requests
@@ -13,6 +14,7 @@ from ray import serve
 
 from deployments.builder import build_app
 from tests.conftest import EMBEDDED_DEFAULT
+from text2sql.chinook import chinook_sqlite_path
 
 APP = "switches"
 # The app's example store, written here: Chinook-flavoured pairs, none from any evaluation set.
@@ -23,6 +25,17 @@ EXAMPLES = [
 ]
 
 
+def chinook_without_keys(path) -> str:
+    """Chinook's tables and rows with no key declared, as a dump often arrives."""
+    with sqlite3.connect(path) as connection:
+        connection.execute("ATTACH DATABASE ? AS source", (f"file:{chinook_sqlite_path()}?mode=ro",))
+        tables = [row[0] for row in connection.execute("SELECT name FROM source.sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            connection.execute(f'CREATE TABLE "{table}" AS SELECT * FROM source."{table}"')
+    connection.close()
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture(scope="module")
 def base_url(ray_serve, embedded_model_path, tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("switches")
@@ -31,6 +44,9 @@ def base_url(ray_serve, embedded_model_path, tmp_path_factory) -> str:
     args = {
         "databases": {
             "chinook": {"url": "builtin:chinook"},
+            # The same data with no declared key: join keys are read from the data, or (switched off) not at all.
+            "bare": {"url": chinook_without_keys(root / "bare.sqlite")},
+            "bare_declared": {"url": chinook_without_keys(root / "bare_declared.sqlite"), "infer_relationships": False},
             # Unreadable: its warm-up is skipped and logged, and readiness does not wait for it.
             "broken": {"url": f"sqlite:///{root / 'missing' / 'nothing.sqlite'}"},
         },
@@ -46,8 +62,8 @@ def base_url(ray_serve, embedded_model_path, tmp_path_factory) -> str:
     return ray_serve(build_app(args), name=APP)  # returns once /health is 200, that is after the warm-up
 
 
-def ask(base_url: str, question: str, **switches) -> dict:
-    body = {"database": "chinook", "question": question, "execute": True, **switches}
+def ask(base_url: str, question: str, database: str = "chinook", **switches) -> dict:
+    body = {"database": database, "question": question, "execute": True, **switches}
     response = requests.post(f"{base_url}/v1/sql/generate", json=body, timeout=300)
     assert response.status_code == 200, response.text
     return response.json()
@@ -55,7 +71,7 @@ def ask(base_url: str, question: str, **switches) -> dict:
 
 def test_the_first_question_finds_its_schema_already_prefilled(base_url):
     warmed = serve.get_deployment_handle(EMBEDDED_DEFAULT, app_name=APP).stats.remote().result()["warmed"]
-    assert set(warmed) == {"chinook"}, warmed
+    assert set(warmed) == {"chinook"}, warmed  # the first `ingress.warm_up_databases` (1) only
     first = ask(base_url, "How many artists are there?")
     assert first["success"] and first["rows"] == [[275]], first
     # The warm-up evaluated the whole schema prompt; the first question re-evaluates only what follows it.
@@ -96,6 +112,19 @@ def test_a_forgotten_join_is_completed_on_the_foreign_key_without_a_model_call(b
     # Switched off, the same first answer fails its check, and with no repair round the request fails.
     plain = ask(base_url, question, max_repairs=0, complete_joins=False)
     assert not plain["success"] and "no table in scope has it" in plain["attempts"][0]["error"], plain
+
+
+def test_a_join_is_completed_on_a_key_read_from_the_data(base_url):
+    question = "top 3 customers by total spend"
+    joined = ask(base_url, question, database="bare", max_repairs=0)
+    assert joined["success"], joined
+    assert joined["attempts"][0]["fixes"] == [
+        "Total -> Invoice.Total (JOIN Invoice ON Customer.CustomerId = Invoice.CustomerId)"
+    ], joined["attempts"]
+    assert [round(row[-1], 2) for row in joined["rows"]] == [49.62, 47.62, 46.62], joined["rows"]
+    # The same database without keys read from its data: nothing says how Total joins, and the answer fails.
+    bare = ask(base_url, question, database="bare_declared", max_repairs=0)
+    assert not bare["success"] and "no table in scope has it" in bare["attempts"][0]["error"], bare
 
 
 def test_greedy_candidate_makes_the_first_of_n_the_greedy_answer(base_url):

@@ -28,9 +28,14 @@ def parse_relationship(text: str) -> tuple[str, str, str, str]:
 def with_relationships(schema: DatabaseSchema, relationships: list[str]) -> DatabaseSchema:
     """`schema` with each relationship added as a foreign key of its referencing table (once: a key the database
     declares already is not repeated). SchemaError names a relationship whose table or column does not exist."""
+    return with_join_keys(schema, [(*parse_relationship(text), text) for text in relationships])
+
+
+def with_join_keys(schema: DatabaseSchema, keys: list[tuple[str, str, str, str, str]]) -> DatabaseSchema:
+    """As with_relationships, from (table, column, referenced table, referenced column, description) tuples, so
+    names that the `a.b -> c.d` form cannot spell (a space, a dot) can be keys too."""
     tables = {table.name.lower(): table for table in schema.tables}
-    for text in relationships:
-        table_name, column, ref_table_name, ref_column = parse_relationship(text)
+    for table_name, column, ref_table_name, ref_column, text in keys:
         table = _column_of(tables, table_name, column, text)
         ref_table = _column_of(tables, ref_table_name, ref_column, text)
         key = ForeignKey(
