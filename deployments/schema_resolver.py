@@ -21,7 +21,7 @@ from text2sql.schema import DatabaseSchema
 from text2sql.schema.cache import SchemaCache
 from text2sql.schema.ddl import parse_ddl
 from text2sql.schema.errors import SchemaError
-from text2sql.schema.inferred_keys import infer_keys
+from text2sql.schema.inferred_keys import InferredKey, infer_keys
 from text2sql.schema.introspect import introspect
 from text2sql.schema.relationships import with_join_keys, with_relationships
 from text2sql.schema.values import ValueIndex, build_value_index
@@ -36,13 +36,15 @@ class SchemaResolver:
         # database -> (the schema it was built from, its value index): rebuilt when the schema is reloaded.
         self._value_indexes: dict[str, tuple[DatabaseSchema, ValueIndex]] = {}
         self._value_lock = threading.Lock()
+        # database -> (its tables and columns, the join keys read from its data): a reload that finds the same tables
+        # and columns reuses the keys rather than scanning the data again every schema_ttl_s.
+        self._inferred: dict[str, tuple[tuple, list[InferredKey]]] = {}
         self._caches = {
             name: SchemaCache(self._loader(name, config), ttl_s=config.schema_ttl_s)
             for name, config in databases.items()
         }
 
-    @staticmethod
-    def _loader(name: str, config: DatabaseConfig):
+    def _loader(self, name: str, config: DatabaseConfig):
         def load(_name: str) -> DatabaseSchema:
             url = config.resolve_url()
             schema = introspect(url, sample_values=config.sample_values, include_tables=config.include_tables)
@@ -55,13 +57,22 @@ class SchemaResolver:
             schema = schema.model_copy(update={"name": name, "tables": tables, "qualifiers": qualifiers})
             schema = with_relationships(schema, config.relationships)
             if config.infer_relationships and not any(table.foreign_keys for table in schema.tables):
-                keys = infer_keys(url, schema, config.dialect(), timeout_s=config.timeout_s)
-                logger.info("%s declares no foreign keys; inferred %d from its data: %s", name, len(keys),
-                            ", ".join(k.relationship() for k in keys) or "none")
+                keys = self._keys_from_data(name, url, schema, config)
                 schema = with_join_keys(schema, [(*k.as_tuple(), k.relationship()) for k in keys])
             return schema
 
         return load
+
+    def _keys_from_data(self, name: str, url: str, schema: DatabaseSchema, config: DatabaseConfig) -> list[InferredKey]:
+        shape = tuple((t.name, tuple((c.name, c.type) for c in t.columns)) for t in schema.tables)
+        cached = self._inferred.get(name)
+        if cached is not None and cached[0] == shape:
+            return cached[1]
+        keys = infer_keys(url, schema, config.dialect(), timeout_s=config.timeout_s)
+        logger.info("%s declares no foreign keys; read %d from its data: %s", name, len(keys),
+                    ", ".join(k.relationship() for k in keys) or "none")
+        self._inferred[name] = (shape, keys)
+        return keys
 
     @property
     def names(self) -> list[str]:

@@ -119,3 +119,25 @@ def test_join_completion_follows_an_inferred_key(tmp_path, infer: bool, joined: 
             "SELECT SUM(total) FROM orders JOIN customers ON orders.customer_id = customers.id "
             "WHERE customers.country = 'UK'"
         )
+
+
+def test_a_reload_of_the_same_tables_reuses_the_keys_and_a_changed_table_reads_them_again(tmp_path, monkeypatch) -> None:
+    import deployments.schema_resolver as resolver_module
+
+    scans: list[str] = []
+
+    def counted(url, schema, dialect, **kwargs):
+        scans.append(url)
+        return infer_keys(url, schema, dialect, **kwargs)
+
+    monkeypatch.setattr(resolver_module, "infer_keys", counted)
+    url = database(tmp_path, SHOP)
+    resolver = SchemaResolver({"shop": DatabaseConfig(url=url)})
+    resolver.schema("shop")
+    resolver.refresh("shop")
+    assert resolver.schema("shop").table("orders").foreign_keys and len(scans) == 1
+    with sqlite3.connect(tmp_path / "db.sqlite") as connection:
+        connection.execute("ALTER TABLE orders ADD COLUMN note TEXT")
+    connection.close()
+    resolver.refresh("shop")
+    assert resolver.schema("shop").table("orders").column("note") is not None and len(scans) == 2

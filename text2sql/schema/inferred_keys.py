@@ -26,8 +26,9 @@ from text2sql.schema.model import Column, DatabaseSchema, Table
 
 logger = logging.getLogger(__name__)
 
-# `id`, `aid`, `customer_id`, `CustomerId`, `airline_code`, `order_key`, `order_no`: names that identify a row.
-_KEY_NAME = re.compile(r"^(?:id|code|key|[a-z]{1,3}id|.+_(?:id|code|key|no)|.*[a-z0-9]I[dD])$", re.IGNORECASE)
+# Names that identify a row: any ending in `id` (`aid`, `customer_id`, `CustomerId`), and `code`, `key`, `no` as a
+# word (`airline_code`, `order_key`, `order_no`). The data checks rule out the rest (`paid` is never unique).
+_KEY_NAME = re.compile(r"^(?:.*id|code|key|.+_(?:code|key|no))$", re.IGNORECASE)
 _INTEGER = re.compile(r"int|serial", re.IGNORECASE)
 _TEXT = re.compile(r"char|text|clob|string", re.IGNORECASE)
 
