@@ -52,3 +52,20 @@ def test_the_chinese_gap_is_judged_on_the_same_questions_and_says_when_each_side
     en = dict(run("default", 486), finished_at="2026-12-04 04:00:00")
     rows = [line for line in accuracy._chinese_gap_table([zh, en]) if line.startswith("| m |")]
     assert rows == ["| m | default | 3 | 33.3% (1) | 66.7% (2) | -33.3 | 2026-11-24 / 2026-12-04 |"]
+
+
+def test_every_variant_has_a_column() -> None:
+    from bench.bench_accuracy import VARIANT_ORDER, VARIANTS
+
+    assert set(VARIANTS) | {"old-default"} == set(VARIANT_ORDER)
+
+
+def test_the_no_inferred_keys_variant_asks_a_twin_of_each_database_without_inference() -> None:
+    from bench.bench_accuracy import DECLARED_KEYS_ONLY, with_declared_keys_only
+
+    databases = {"sqleval_postgres_academic": {"url": "postgresql://x/academic", "timeout_s": 20}}
+    served = with_declared_keys_only(databases)
+    assert served["sqleval_postgres_academic"] == databases["sqleval_postgres_academic"]
+    assert served["sqleval_postgres_academic" + DECLARED_KEYS_ONLY] == {
+        "url": "postgresql://x/academic", "timeout_s": 20, "infer_relationships": False,
+    }
