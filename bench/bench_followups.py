@@ -12,6 +12,8 @@ sql-eval's rules). Each follow-up is asked twice:
   with history   `history: [{"question", "sql"}, ...]` holds the earlier turns with their GOLD SQL, not the
                  model's own answers, so every turn is measured on its own and one miss does not sink the rest
   alone          the same follow-up question with no history, as if it were the first question
+  edit           (--compare-edit) with history and `followup_edit: true`, the follow-up put as a change to the
+                 previous SQL; `history` then sends `followup_edit: false`, so the two compare whatever the default
 The first turn has no history either way; it is asked once and counts for both. Accuracy is reported per turn
 index (1st, 2nd, 3rd, 4th turn) and over all follow-ups. The conversations are a benchmark: never train on them.
 
@@ -43,7 +45,8 @@ from bench.serve_app import run_per_model, start_bench_app, stop_bench_app
 logger = logging.getLogger("bench_followups")
 PORT = 8767
 MODES = ("history", "alone")
-MODE_TITLES = {"history": "with history", "alone": "without history"}
+EDIT = "edit"
+MODE_TITLES = {"history": "with history", EDIT: "with history, as an edit", "alone": "without history"}
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th"}
 _results_lock = threading.Lock()
 
@@ -78,8 +81,11 @@ def gold_history(conversation: dict, index: int) -> list[dict]:
 # ---- running -------------------------------------------------------------------------------------
 
 
-def ask(base_url: str, model: str, question: dict, history: list[dict]) -> tuple[dict, float]:
-    body = {"question": question["question"], "database": question["database"], "model": model, "execute": True}
+def ask(
+    base_url: str, model: str, question: dict, history: list[dict], switches: dict | None = None
+) -> tuple[dict, float]:
+    body = {"question": question["question"], "database": question["database"], "model": model, "execute": True,
+            **(switches or {})}
     if history:
         body["history"] = history
     started = time.perf_counter()
@@ -98,25 +104,34 @@ def error_text(body: dict) -> str | None:
     return error
 
 
-def run_conversations(base_url: str, model: str, items: list[dict], gold: GoldCache) -> dict:
+def mode_switches(mode: str, modes: tuple[str, ...]) -> dict:
+    """The request fields of a mode: with an edit mode beside it, `history` pins followup_edit off."""
+    if mode == EDIT:
+        return {"followup_edit": True}
+    return {"followup_edit": False} if mode == "history" and EDIT in modes else {}
+
+
+def run_conversations(
+    base_url: str, model: str, items: list[dict], gold: GoldCache, modes: tuple[str, ...] = MODES
+) -> dict:
     details: list[dict] = []
     tallies: dict[int, dict[str, list[int]]] = {}  # turn number -> mode -> [correct, total, http errors]
-    latencies: dict[str, list[float]] = {mode: [] for mode in MODES}
+    latencies: dict[str, list[float]] = {mode: [] for mode in modes}
     warned = False
     for number, conversation in enumerate(items, start=1):
         for index in range(len(conversation["turns"])):
             question = turn_question(conversation, index)
-            # The first turn has no history in either mode: ask once, count it for both.
-            modes = MODES if index else ("history",)
-            for mode in modes:
-                history = gold_history(conversation, index) if mode == "history" else []
-                body, elapsed_ms = ask(base_url, model, question, history)
+            # The first turn has no history in any mode: ask once, count it for all. Modes take turns, rotating.
+            shift = index % len(modes)
+            for mode in modes[shift:] + modes[:shift] if index else ("history",):
+                history = gold_history(conversation, index) if mode != "alone" else []
+                body, elapsed_ms = ask(base_url, model, question, history, mode_switches(mode, modes))
                 # The conversations are over Chinook, judged like the Chinook set: by sql-eval's rule.
                 correct = score(question, body, gold)["sql-eval"] if body.get("status") == 200 else False
                 if history and body.get("status") == 422 and not warned:
                     warned = True
                     logger.warning("%s: the app rejects `history` (422): %s", model, error_text(body))
-                for counted in (mode,) if index else MODES:
+                for counted in (mode,) if index else modes:
                     tally = tallies.setdefault(index + 1, {}).setdefault(counted, [0, 0, 0])
                     tally[0] += int(correct)
                     tally[1] += 1
@@ -136,9 +151,9 @@ def run_conversations(base_url: str, model: str, items: list[dict], gold: GoldCa
     def cell(correct: int, total: int, errors: int) -> dict:
         return {"correct": correct, "total": total, "accuracy": correct / total if total else 0.0, "http_errors": errors}
 
-    turns = {str(n): {mode: cell(*tallies[n][mode]) for mode in MODES} for n in sorted(tallies)}
+    turns = {str(n): {mode: cell(*tallies[n][mode]) for mode in modes} for n in sorted(tallies)}
     follow_ups = {
-        mode: cell(*(sum(tallies[n][mode][i] for n in tallies if n > 1) for i in range(3))) for mode in MODES
+        mode: cell(*(sum(tallies[n][mode][i] for n in tallies if n > 1) for i in range(3))) for mode in modes
     }
     return {
         "model": model, "conversations": len(items), "turns": turns, "follow_ups": follow_ups,
@@ -168,19 +183,22 @@ def render_table(data: dict) -> str:
         "Follow-up accuracy through the running Serve app (`bench/bench_followups.py`), CPU, embedded GGUF models, "
         "on our Chinook conversations (`bench/data/chinook_conversations.jsonl`), default variant "
         "(validation + up to 2 repairs).",
-        "*With history* sends the earlier turns with their gold SQL; *without history* asks the same follow-up "
-        "alone. The 1st turn has no history either way (asked once, counted in both columns).",
+        "*With history* sends the earlier turns with their gold SQL; *as an edit* (`--compare-edit`) sends them with "
+        "`followup_edit: true`, the follow-up put as a change to the previous SQL (and *with history* then pins it "
+        "off); *without history* asks the same follow-up alone. The 1st turn has no history either way (asked once, "
+        "counted in every column); the modes take turns.",
         "",
-        "| model | conversations | turn | with history | without history |",
-        "|---|---|---|---|---|",
     ]
+    modes = [m for m in ("history", EDIT, "alone") if any(m in run["follow_ups"] for run in data["runs"])]
+    lines += ["| model | conversations | turn | " + " | ".join(MODE_TITLES[m] for m in modes) + " | finished |",
+              "|---|---|---|" + "---|" * (len(modes) + 1)]
     for run in sorted(data["runs"], key=lambda r: (r["model"], -r["conversations"])):
         rows = [(ORDINALS.get(int(n), n), run["turns"][n]) for n in sorted(run["turns"], key=int)]
         rows.append(("follow-ups (2nd+)", run["follow_ups"]))
         for label, entry in rows:
+            cells = " | ".join(_cell(entry[m]) if m in entry else "-" for m in modes)
             lines.append(
-                f"| {run['model']} | {run['conversations']} | {label} | "
-                f"{_cell(entry['history'])} | {_cell(entry['alone'])} |"
+                f"| {run['model']} | {run['conversations']} | {label} | {cells} | {run.get('finished_at', '-')[:10]} |"
             )
     return "\n".join(lines)
 
@@ -193,7 +211,12 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=PORT, help="HTTP port of the app this script starts")
     parser.add_argument("--url", default=None, help="use an app already running there (it must serve 'chinook')")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "followups.json")
+    parser.add_argument(
+        "--compare-edit", action="store_true",
+        help="also ask each follow-up with followup_edit: true (mode `edit`), taking turns with `history` (pinned off)",
+    )
     args = parser.parse_args()
+    modes = (*MODES, EDIT) if args.compare_edit else MODES
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
@@ -203,7 +226,7 @@ def main() -> int:
     base_url = args.url.rstrip("/") if args.url else start_bench_app(args.models, databases, port=args.port, name="followups")
 
     def run_model(model: str) -> None:
-        result = run_conversations(base_url, model, items, gold)
+        result = run_conversations(base_url, model, items, gold, modes)
         logger.info("DONE %s", json.dumps({k: result[k] for k in ("model", "conversations", "follow_ups")}))
         save(result, args.output)
 

@@ -46,6 +46,12 @@ class SqlGenerateRequest(StrictModel):
         "without a model call; default: the app's pipeline.complete_joins.",
     )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
+    followup_edit: bool | None = Field(
+        default=None,
+        description="With `history`, ask the model to change the previous SQL to answer the question, keeping its "
+        "tables and conditions unless the question changes them (qwen-chat template). Default: the app's "
+        "pipeline.followup_edit.",
+    )
     greedy_candidate: bool | None = Field(
         default=None,
         description="With n > 1 and no temperature given, the first candidate is the greedy answer and the others "

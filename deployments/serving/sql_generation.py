@@ -24,6 +24,7 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
         complete_joins=request.complete_joins,
         n=request.n,
         greedy_candidate=request.greedy_candidate,
+        followup_edit=request.followup_edit,
         fallback_candidates=request.fallback_candidates,
         language_hint=request.language_hint,
         translate_question=request.translate_question,

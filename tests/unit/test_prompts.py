@@ -292,6 +292,22 @@ def test_qwen_chat_history_exact() -> None:
     ]
 
 
+def test_qwen_chat_puts_a_follow_up_as_an_edit_of_the_previous_sql_only_when_asked() -> None:
+    template = get_template("qwen-chat")
+    edited = template.render(example("qwen-chat", question=FOLLOW_UP, history=[STARTS_WITH_A], followup_edit=True))
+    plain = template.render(example("qwen-chat", question=FOLLOW_UP, history=[STARTS_WITH_A]))
+    # Only the last user turn changes, so the cached chat before it is the same.
+    assert edited.messages[:-1] == plain.messages[:-1]
+    assert edited.messages[-1].content == (
+        "Hint: AC/DC is the artist's Name.\n\nQuestion: How many of them are there?\n\n"
+        "Change the previous SQL query to answer this follow-up. Keep its tables, conditions, grouping, order and "
+        "limit unless the follow-up changes them."
+    )
+    # A first question has no previous SQL: nothing is added.
+    first = template.render(example("qwen-chat", followup_edit=True))
+    assert first == template.render(example("qwen-chat"))
+
+
 def test_sqlcoder_llama3_history_exact() -> None:
     rendered = get_template("sqlcoder-llama3").render(
         example("sqlcoder-llama3", question=FOLLOW_UP, history=[STARTS_WITH_A])

@@ -210,6 +210,20 @@ def test_history_reaches_the_prompt_and_is_capped_oldest_first():
     assert "list the employees" not in sent
 
 
+def test_followup_edit_follows_the_pipeline_default_and_the_request():
+    history = [{"question": "list the employees", "sql": "SELECT name FROM employees"}]
+    note = "Change the previous SQL query"
+    for pipeline, request, expected in [
+        (PipelineSettings(), {}, False),
+        (PipelineSettings(followup_edit=True), {}, True),
+        (PipelineSettings(followup_edit=True), {"followup_edit": False}, False),
+        (PipelineSettings(), {"followup_edit": True}, True),
+    ]:
+        engine = FakeEngine("SELECT name FROM employees WHERE salary > 15")
+        run(engine, pipeline=pipeline, question="only those earning more than 15", history=history, **request)
+        assert (note in engine.requests[0].messages[-1].content) is expected, (pipeline, request)
+
+
 def _run_on_database(tmp_path, engine, pipeline: PipelineSettings, **request):
     database = _database(tmp_path)
     resolved = SchemaContext(schema_=SCHEMA, dialect="sqlite", database_dialect="sqlite", target=database.execution_target())

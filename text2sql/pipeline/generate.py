@@ -60,6 +60,7 @@ class Plan:
     examples: list = field(default_factory=list)
     value_matches: list[str] = field(default_factory=list)
     chinese_question: bool = False
+    followup_edit: bool = False
 
 
 @dataclass
@@ -161,6 +162,9 @@ def plan_task(
         adapter=model.adapter,
         examples=context.examples,
         value_matches=context.value_matches,
+        followup_edit=bool(history) and (
+            task.followup_edit if task.followup_edit is not None else settings.followup_edit
+        ),
         chinese_question=(
             task.language_hint if task.language_hint is not None else settings.language_hint
         ) and is_chinese(task.question),
@@ -186,6 +190,7 @@ def render_prompt(task: SqlTask, plan: Plan, *, repair: RepairContext | None = N
             examples=plan.examples,
             value_matches=plan.value_matches,
             chinese_question=plan.chinese_question,
+            followup_edit=plan.followup_edit,
         )
     )
 

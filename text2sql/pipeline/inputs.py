@@ -58,6 +58,9 @@ class SqlTask(StrictModel):
         default=None, description="Join the one table a missing column sits on, one key away; default from the pipeline."
     )
     n: int = Field(default=1, ge=1, description="Candidates per round; > 1 votes by result.")
+    followup_edit: bool | None = Field(
+        default=None, description="Put a follow-up as a change to the previous SQL; default from the pipeline."
+    )
     greedy_candidate: bool | None = Field(
         default=None, description="With n > 1, make the first candidate the greedy answer; default from the pipeline."
     )

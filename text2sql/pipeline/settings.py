@@ -73,6 +73,11 @@ class PipelineSettings(StrictModel):
         default=0.3, ge=0, le=2,
         description="Temperature for repair rounds after a greedy first attempt, so a retry can differ.",
     )
+    followup_edit: bool = Field(
+        default=False,
+        description="For a question with history, ask the model to change the previous SQL to answer it, keeping its "
+        "tables, conditions, grouping, order and limit unless the question changes them (the qwen-chat template).",
+    )
     greedy_candidate: bool = Field(
         default=False,
         description="With n > 1 and no temperature in the request, the first candidate is the greedy answer and the "

@@ -53,6 +53,11 @@ class PromptInput(StrictModel):
     chinese_question: bool = Field(
         default=False, description="The question is in Chinese and the schema in English: the template says so."
     )
+    followup_edit: bool = Field(
+        default=False,
+        description="With history: the question is put as a change to the previous SQL, whose tables and conditions "
+        "stay unless the question changes them.",
+    )
 
 
 class RenderedPrompt(StrictModel):

@@ -26,6 +26,13 @@ SYSTEM_PROMPT = (
     "the tables and columns in the given schema. Reply with the SQL query only, without explanation."
 )
 
+# Small models answer a terse follow-up ("only the ones in Canada") as if it were the first question and drop the
+# earlier conditions; put as an edit of the previous query, they keep them.
+FOLLOWUP_EDIT = (
+    "Change the previous SQL query to answer this follow-up. Keep its tables, conditions, grouping, order and limit "
+    "unless the follow-up changes them."
+)
+
 # After the schema, so the cached schema prefix is the same for Chinese and English questions.
 CHINESE_QUESTION_NOTE = (
     "注意：问题是中文的，而数据库的表名、列名和值都是英文的。请按含义把问题中的词语对应到上面schema中的表和列，"
@@ -53,6 +60,8 @@ class QwenChatTemplate(PromptTemplate):
         if prompt_input.chinese_question:
             current.append(CHINESE_QUESTION_NOTE)
         current.append(f"Question: {prompt_input.question.strip()}")
+        if prompt_input.history and prompt_input.followup_edit:
+            current.append(FOLLOWUP_EDIT)
         messages = [ChatMessage(role="system", content=SYSTEM_PROMPT.format(dialect=dialect))]
         if prompt_input.history:
             messages += _history_turns(prompt_input.history, schema=schema)
