@@ -1,6 +1,6 @@
 """The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
 the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking, join
-completion, the greedy candidate of a vote, the rewriting of another dialect's functions, and the note for, and
+completion, keys read from the data, the greedy candidate of a vote, follow-ups as edits, the rewriting of another dialect's functions, and the note for, and
 translation of, Chinese questions."""
 
 from __future__ import annotations
@@ -125,6 +125,20 @@ def test_a_join_is_completed_on_a_key_read_from_the_data(base_url):
     # The same database without keys read from its data: nothing says how Total joins, and the answer fails.
     bare = ask(base_url, question, database="bare_declared", max_repairs=0)
     assert not bare["success"] and "no table in scope has it" in bare["attempts"][0]["error"], bare
+
+
+def test_followup_edit_keeps_the_conditions_of_the_previous_sql(base_url):
+    history = [
+        {"question": "List our customers' first and last names.", "sql": "SELECT FirstName, LastName FROM Customer"},
+        {"question": "only the ones from Canada",
+         "sql": "SELECT FirstName, LastName FROM Customer WHERE Country = 'Canada'"},
+    ]
+    edited = ask(base_url, "show their emails too", history=history, followup_edit=True)
+    assert edited["success"] and "Canada" in edited["sql"], edited
+    assert len(edited["rows"]) == 8 and all("@" in str(row[-1]) for row in edited["rows"]), edited["rows"]
+    # Asked as a new question after the chat, the 0.5B lists every customer's email.
+    plain = ask(base_url, "show their emails too", history=history, followup_edit=False)
+    assert plain["success"] and "Canada" not in plain["sql"], plain
 
 
 def test_greedy_candidate_makes_the_first_of_n_the_greedy_answer(base_url):
