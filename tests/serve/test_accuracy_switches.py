@@ -1,7 +1,7 @@
 """The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
 the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking, join
-completion, keys read from the data, the greedy candidate of a vote, follow-ups as edits, the rewriting of another dialect's functions, and the note for, and
-translation of, Chinese questions."""
+completion, keys read from the data, the greedy candidate of a vote, follow-ups as edits, the rewriting of
+another dialect's functions, and the note for, and translation of, Chinese questions."""
 
 from __future__ import annotations
 

@@ -214,10 +214,10 @@ def test_followup_edit_follows_the_pipeline_default_and_the_request():
     history = [{"question": "list the employees", "sql": "SELECT name FROM employees"}]
     note = "Change the previous SQL query"
     for pipeline, request, expected in [
-        (PipelineSettings(), {}, False),
-        (PipelineSettings(followup_edit=True), {}, True),
-        (PipelineSettings(followup_edit=True), {"followup_edit": False}, False),
-        (PipelineSettings(), {"followup_edit": True}, True),
+        (PipelineSettings(), {}, True),
+        (PipelineSettings(followup_edit=False), {}, False),
+        (PipelineSettings(), {"followup_edit": False}, False),
+        (PipelineSettings(followup_edit=False), {"followup_edit": True}, True),
     ]:
         engine = FakeEngine("SELECT name FROM employees WHERE salary > 15")
         run(engine, pipeline=pipeline, question="only those earning more than 15", history=history, **request)

@@ -74,7 +74,7 @@ class PipelineSettings(StrictModel):
         description="Temperature for repair rounds after a greedy first attempt, so a retry can differ.",
     )
     followup_edit: bool = Field(
-        default=False,
+        default=True,
         description="For a question with history, ask the model to change the previous SQL to answer it, keeping its "
         "tables, conditions, grouping, order and limit unless the question changes them (the qwen-chat template).",
     )
