@@ -141,3 +141,12 @@ def test_a_reload_of_the_same_tables_reuses_the_keys_and_a_changed_table_reads_t
     connection.close()
     resolver.refresh("shop")
     assert resolver.schema("shop").table("orders").column("note") is not None and len(scans) == 2
+
+
+def test_no_query_runs_past_the_budget_or_the_query_cap(tmp_path) -> None:
+    url = database(tmp_path, SHOP)
+    schema = introspect(url, sample_values=0)
+    assert infer_keys(url, schema, "sqlite", budget_s=0) == []
+    # A key takes three queries (the parent unique, the coverage, the child not unique): with two, none is known.
+    assert infer_keys(url, schema, "sqlite", max_queries=2) == []
+    assert len(infer_keys(url, schema, "sqlite", max_queries=400)) == 3

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -50,19 +51,21 @@ class InferredKey:
 
 def infer_keys(
     url: str, schema: DatabaseSchema, dialect: str, *, min_coverage: float = 0.9, timeout_s: float = 10.0,
-    max_queries: int = 400,
+    max_queries: int = 400, budget_s: float = 30.0,
 ) -> list[InferredKey]:
     """The keys the names suggest and the data confirms, for a schema that declares none (see the module doc).
-    A query that fails or times out rules its candidate out; at most `max_queries` queries are run."""
-    probe = _Probe(url, dialect, timeout_s=timeout_s, max_queries=max_queries)
+    A query that fails or times out rules its candidate out; at most `max_queries` queries are run, and none once
+    `budget_s` has passed, so a large database delays its schema by a bounded time."""
+    probe = _Probe(url, dialect, timeout_s=timeout_s, max_queries=max_queries, deadline=time.monotonic() + budget_s)
     confirmed: dict[tuple[str, str], list[tuple[Table, Column]]] = {}
     for child, child_column, parent, parent_column in _candidates(schema):
-        if not probe.unique(parent, parent_column):
+        if probe.unique(parent, parent_column) is not True:
             continue
         if probe.coverage(child, child_column, parent, parent_column) < min_coverage:
             continue
-        if probe.unique(child, child_column) and not _names_parent(child_column.name, parent.name):
-            continue  # one-to-one, and the names do not say which side is referenced
+        child_unique = probe.unique(child, child_column)
+        if child_unique is None or (child_unique and not _names_parent(child_column.name, parent.name)):
+            continue  # not known, or one-to-one and the names do not say which side is referenced
         confirmed.setdefault((child.name, child_column.name), []).append((parent, parent_column))
     keys = []
     for (table, column), parents in confirmed.items():
@@ -120,12 +123,13 @@ def _types_agree(child: str, parent: str) -> bool:
 class _Probe:
     """The data checks, each query run once and read-only."""
 
-    def __init__(self, url: str, dialect: str, *, timeout_s: float, max_queries: int) -> None:
+    def __init__(self, url: str, dialect: str, *, timeout_s: float, max_queries: int, deadline: float) -> None:
         self._url, self._dialect, self._timeout_s = url, sqlglot.Dialect.get_or_raise(dialect), timeout_s
-        self._left = max_queries
+        self._left, self._deadline = max_queries, deadline
         self._unique: dict[tuple[str, str], bool] = {}
 
-    def unique(self, table: Table, column: Column) -> bool:
+    def unique(self, table: Table, column: Column) -> bool | None:
+        """Whether every row has a value and no two the same; None when that could not be read."""
         key = (table.name, column.name)
         if key not in self._unique:
             name = exp.column(column.name, quoted=True)
@@ -133,7 +137,7 @@ class _Probe:
                 exp.func("count", exp.Star()), exp.func("count", name), exp.Count(this=exp.Distinct(expressions=[name]))
             ).from_(_table(table.name, self._dialect))
             row = self._row(query)
-            self._unique[key] = row is not None and row[0] > 0 and row[0] == row[1] == row[2]
+            self._unique[key] = None if row is None else row[0] > 0 and row[0] == row[1] == row[2]
         return self._unique[key]
 
     def coverage(self, child: Table, child_column: Column, parent: Table, parent_column: Column) -> float:
@@ -150,12 +154,13 @@ class _Probe:
         return row[1] / row[0] if row is not None and row[0] else 0.0
 
     def _row(self, query: exp.Expression) -> tuple | None:
-        if self._left <= 0:
+        left_s = self._deadline - time.monotonic()
+        if self._left <= 0 or left_s <= 0:
             return None
         self._left -= 1
         sql = query.sql(dialect=self._dialect)
         try:
-            rows = execute_read_only(self._url, sql, max_rows=1, timeout_s=self._timeout_s).rows
+            rows = execute_read_only(self._url, sql, max_rows=1, timeout_s=min(self._timeout_s, left_s)).rows
         except ExecutionError as e:
             logger.info("key inference: %s skipped: %s", sql, e)
             return None
