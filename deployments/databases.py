@@ -61,7 +61,8 @@ class DatabaseConfig(StrictModel):
         description="When the database declares no foreign keys and `relationships` names none, read join keys from "
         "the data when the schema is read: the same key-like name in two tables (`writes.aid`, `author.aid`) or "
         "`<table>_id` against that table's `id`, where the referenced column is unique and holds at least 90% of the "
-        "referencing column's values. They are shown and used as `relationships` are.",
+        "referencing column's values (read-only COUNT queries, at most 30 s per database). They are shown and used as "
+        "`relationships` are.",
     )
     expose_schemas: list[str] = Field(
         default_factory=list,
