@@ -123,7 +123,9 @@ def test_self_consistency_picks_the_result_most_candidates_agree_on(tmp_path):
     assert response.success and response.rows == [[30.0]]
     assert [c.votes for c in response.candidates] == [3, 1]
     assert response.sql == "SELECT MAX(salary) FROM employees"
-    assert all(r.sampling.temperature == PipelineSettings().candidate_temperature for r in engine.requests)
+    # The first candidate is the greedy answer (greedy_candidate, on by default); the others are sampled.
+    assert engine.requests[0].sampling.temperature == 0
+    assert all(r.sampling.temperature == PipelineSettings().candidate_temperature for r in engine.requests[1:])
 
 
 def test_greedy_candidate_decodes_the_first_of_n_greedily_and_wins_a_tie(tmp_path):

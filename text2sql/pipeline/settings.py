@@ -79,7 +79,7 @@ class PipelineSettings(StrictModel):
         "tables, conditions, grouping, order and limit unless the question changes them (the qwen-chat template).",
     )
     greedy_candidate: bool = Field(
-        default=False,
+        default=True,
         description="With n > 1 and no temperature in the request, the first candidate is the greedy answer and the "
         "others are sampled; a tie in the vote goes to the greedy answer's group.",
     )
