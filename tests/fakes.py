@@ -90,7 +90,8 @@ class EchoQuestionEngine(FakeEngine):
             # before it, and a repair's feedback after it.
             users = [m.content for m in request.messages if m.role == "user"]
             text = next((content for content in reversed(users) if "Question:" in content), users[0])
-        return text.rsplit("Question:", 1)[-1].strip()
+        # The question is its own paragraph: what follows it (a follow-up's edit instruction) is the template's.
+        return text.rsplit("Question:", 1)[-1].split("\n\n", 1)[0].strip()
 
 
 class FakeAdapterEngine(FakeEngine):
