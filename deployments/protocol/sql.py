@@ -45,6 +45,12 @@ class SqlGenerateRequest(StrictModel):
         description="With fix_identifiers: join the one table a missing column sits on, one foreign key away, "
         "without a model call; default: the app's pipeline.complete_joins.",
     )
+    bridge_joins: bool | None = Field(
+        default=None,
+        description="With fix_identifiers: a join whose condition compares a column with itself (T1.a = T1.a) is "
+        "joined along the one shortest way of foreign keys instead, without a model call; default: the app's "
+        "pipeline.bridge_joins.",
+    )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
     followup_edit: bool | None = Field(
         default=None,

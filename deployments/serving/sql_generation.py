@@ -22,6 +22,7 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
         max_repairs=request.max_repairs,
         fix_identifiers=request.fix_identifiers,
         complete_joins=request.complete_joins,
+        bridge_joins=request.bridge_joins,
         n=request.n,
         greedy_candidate=request.greedy_candidate,
         followup_edit=request.followup_edit,

@@ -1,11 +1,12 @@
 """The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
 the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking, join
-completion, keys read from the data, the greedy candidate of a vote, follow-ups as edits, the rewriting of
-another dialect's functions, and the note for, and translation of, Chinese questions."""
+completion, joins bridged along the keys, keys read from the data, the greedy candidate of a vote, follow-ups as
+edits, the rewriting of another dialect's functions, and the note for, and translation of, Chinese questions."""
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -125,6 +126,33 @@ def test_a_join_is_completed_on_a_key_read_from_the_data(base_url):
     # The same database without keys read from its data: nothing says how Total joins, and the answer fails.
     bare = ask(base_url, question, database="bare_declared", max_repairs=0)
     assert not bare["success"] and "no table in scope has it" in bare["attempts"][0]["error"], bare
+
+
+def test_a_join_that_compares_a_column_with_itself_is_bridged_along_the_keys(base_url):
+    # The 0.5B joins InvoiceLine to Customer on `T1.CustomerId = T2.CustomerId`, a column InvoiceLine lacks;
+    # requalified, that is `T1.CustomerId = T1.CustomerId`: every customer with every invoice line.
+    question = "Which customers bought tracks from the album 'Let There Be Rock'? Names only."
+    # Asked once before, both requests below reuse the whole prompt from llama.cpp's cache, so their greedy answers
+    # are the same (one that reuses only the schema's prefix can differ).
+    ask(base_url, question, max_repairs=0)
+    crossed = ask(base_url, question, max_repairs=0, bridge_joins=False)
+    assert re.search(r"ON (\w+)\.CustomerId = \1\.CustomerId", crossed["sql"]), crossed
+    bridged = ask(base_url, question, max_repairs=0)
+    assert bridged["success"], bridged
+    assert bridged["attempts"][0]["fixes"][-1] == (
+        "ON T1.CustomerId = T1.CustomerId -> JOIN Invoice ON T1.CustomerId = Invoice.CustomerId "
+        "JOIN InvoiceLine AS T2 ON Invoice.InvoiceId = T2.InvoiceId"
+    ), bridged["attempts"]
+    with sqlite3.connect(f"file:{chinook_sqlite_path()}?mode=ro", uri=True) as connection:
+        buyers = set(connection.execute(
+            "SELECT DISTINCT c.FirstName, c.LastName FROM Customer c JOIN Invoice i ON c.CustomerId = i.CustomerId "
+            "JOIN InvoiceLine il ON i.InvoiceId = il.InvoiceId JOIN Track t ON il.TrackId = t.TrackId "
+            "JOIN Album a ON t.AlbumId = a.AlbumId WHERE a.Title = 'Let There Be Rock'"
+        ))
+        everyone = set(connection.execute("SELECT FirstName, LastName FROM Customer"))
+    assert 0 < len(buyers) < len(everyone)
+    assert {tuple(row) for row in bridged["rows"]} == buyers, bridged["rows"]
+    assert {tuple(row) for row in crossed["rows"]} == everyone  # what the crossed join answered
 
 
 def test_followup_edit_keeps_the_conditions_of_the_previous_sql(base_url):

@@ -17,6 +17,7 @@ from text2sql.pipeline.budget import ByteBudget
 from text2sql.pipeline.dialect_slips import rewrite_foreign_functions
 from text2sql.pipeline.fixes import fix_identifiers as fix_identifiers_in
 from text2sql.pipeline.inputs import ExecutionTarget
+from text2sql.pipeline.join_bridges import bridge_joins
 from text2sql.pipeline.spelling import respell_identifiers
 from text2sql.pipeline.verdict import is_unsafe
 from text2sql.schema import DatabaseSchema
@@ -68,6 +69,7 @@ def check_candidate(
     round_index: int = 0,
     fix_identifiers: bool = True,
     complete_joins: bool = True,
+    bridge_joins: bool = True,
 ) -> CandidateOutcome:
     """Judge one reply; blocking (it may run a query), so async callers use a worker thread."""
     extracted = extract_sql(reply)
@@ -84,6 +86,8 @@ def check_candidate(
             )
         if not validation.valid:
             return outcome.fail("validate", issues_text(validation), validation.errors[0].code)
+        if fix_identifiers and bridge_joins and schema is not None:
+            validation = _with_bridged_joins(validation, outcome, dialect=dialects.generation, schema=schema)
         outcome.validated = schema is not None
         sql = validation.sql  # the statement as checked, comments stripped
         if schema is not None:
@@ -156,6 +160,22 @@ def _with_fixed_identifiers(
         outcome.joined = any(fix.join for fix in fixes)
         return revalidated
     return validation
+
+
+def _with_bridged_joins(
+    validation: ValidationResult, outcome: CandidateOutcome, *, dialect: str, schema: DatabaseSchema
+) -> ValidationResult:
+    """A valid statement whose join compares a column with itself, joined along the one way the keys give instead
+    (join_bridges.py); kept only if it still validates."""
+    bridged = bridge_joins(validation.sql, dialect=dialect, schema=schema)
+    if bridged is None:
+        return validation
+    revalidated = validate_sql(bridged[0], dialect=dialect, schema=schema)
+    if not revalidated.valid:
+        return validation
+    outcome.fixes += bridged[1]
+    outcome.joined = True
+    return revalidated
 
 
 def _execute(outcome: CandidateOutcome, sql: str, target: ExecutionTarget, budget: ByteBudget) -> None:

@@ -53,6 +53,7 @@ class Plan:
     max_repairs: int
     fix_identifiers: bool
     complete_joins: bool
+    bridge_joins: bool
     notes: list[str]
     adapter: str | None = None
     fallback_candidates: int = 0
@@ -158,6 +159,7 @@ def plan_task(
         sampling=sampling, n=n, max_repairs=max_repairs,
         fix_identifiers=task.fix_identifiers if task.fix_identifiers is not None else settings.fix_identifiers,
         complete_joins=task.complete_joins if task.complete_joins is not None else settings.complete_joins,
+        bridge_joins=task.bridge_joins if task.bridge_joins is not None else settings.bridge_joins,
         notes=_notes(task, context, settings, dropped=dropped, prompt_schema=prompt_schema),
         adapter=model.adapter,
         examples=context.examples,
@@ -275,6 +277,7 @@ async def _attempt(
         round_index=round_index,
         fix_identifiers=plan.fix_identifiers,
         complete_joins=plan.complete_joins,
+        bridge_joins=plan.bridge_joins,
     )
     totals.execute_ms += outcome.execute_ms
     return _recorded(totals, outcome)

@@ -57,6 +57,9 @@ class SqlTask(StrictModel):
     complete_joins: bool | None = Field(
         default=None, description="Join the one table a missing column sits on, one key away; default from the pipeline."
     )
+    bridge_joins: bool | None = Field(
+        default=None, description="Mend a join that compares a column with itself along the keys; default from the pipeline."
+    )
     n: int = Field(default=1, ge=1, description="Candidates per round; > 1 votes by result.")
     followup_edit: bool | None = Field(
         default=None, description="Put a follow-up as a change to the previous SQL; default from the pipeline."

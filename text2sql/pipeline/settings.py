@@ -38,6 +38,12 @@ class PipelineSettings(StrictModel):
         description="With fix_identifiers: a column that only a table one foreign key away has is reached by joining "
         "that table on the key, when exactly one table and one key fit; no model call.",
     )
+    bridge_joins: bool = Field(
+        default=True,
+        description="With fix_identifiers: a join whose condition compares a column with itself (T1.a = T1.a) is "
+        "joined along the one shortest way of foreign keys to the joined table instead, at most two tables "
+        "between; no model call.",
+    )
     max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
     value_linking: bool = Field(
         default=False,
