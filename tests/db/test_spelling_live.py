@@ -112,3 +112,25 @@ def test_a_qualified_column_beside_a_subquery_is_spelled_too(pg_shop: str, pg_sc
     )
     assert outcome.ok, outcome.error
     assert [tuple(r) for r in outcome.result.rows] == [("Ann", 2), ("Bo", 1)]
+
+
+def test_a_table_bridged_into_a_join_is_quoted_too(pg_shop: str, pg_engine: sa.Engine, pg_schema: str) -> None:
+    with pg_engine.begin() as connection:
+        connection.exec_driver_sql(f'SET search_path TO "{pg_schema}"')
+        connection.exec_driver_sql(
+            'CREATE TABLE "InvoiceLine" ("LineId" int PRIMARY KEY, '
+            '"InvoiceId" int REFERENCES "Invoice"("InvoiceId"), "Quantity" int)'
+        )
+        connection.exec_driver_sql('INSERT INTO "InvoiceLine" VALUES (1, 1, 3), (2, 3, 1)')
+    # Customer and InvoiceLine share no key: the self-comparison is bridged over "Invoice", which must be quoted.
+    outcome = pg_check(
+        "SELECT DISTINCT c.FirstName FROM Customer c JOIN InvoiceLine l ON c.CustomerId = c.CustomerId "
+        "WHERE l.Quantity > 1",
+        pg_shop, pg_schema,
+    )  # fmt: skip
+    assert outcome.ok, outcome.error
+    assert outcome.answer_sql == (
+        'SELECT DISTINCT c."FirstName" FROM "Customer" AS c JOIN "Invoice" ON c."CustomerId" = "Invoice"."CustomerId" '
+        'JOIN "InvoiceLine" AS l ON "Invoice"."InvoiceId" = l."InvoiceId" WHERE l."Quantity" > 1'
+    )
+    assert [tuple(r) for r in outcome.result.rows] == [("Ann",)]
