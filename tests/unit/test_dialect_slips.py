@@ -5,11 +5,11 @@ real SQLite file and on the real PostgreSQL server."""
 from __future__ import annotations
 
 import datetime
-import sqlite3
 
 import pytest
 
 from tests.live_databases import PG_URL, PG_URL_ENV, reachable_engine
+from tests.sqlite_files import sqlite_database
 from text2sql.execution import execute_read_only
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.dialect_slips import rewrite_foreign_functions
@@ -27,11 +27,7 @@ SQLITE = Dialects(generation="sqlite", answer="sqlite", execution="sqlite")
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("slips") / "shop.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.executescript(DDL)
-    connection.close()
-    return f"sqlite:///{path}"
+    return sqlite_database(tmp_path_factory.mktemp("slips") / "shop.sqlite", DDL)
 
 
 def checked(reply: str, database: str, *, fix: bool = True):

@@ -4,10 +4,9 @@ file and return what the intended query returns."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
+from tests.sqlite_files import sqlite_database
 from text2sql.execution import execute_read_only
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.inputs import ExecutionTarget
@@ -40,11 +39,7 @@ SQLITE = Dialects(generation="sqlite", answer="sqlite", execution="sqlite")
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("bridges") / "music.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.executescript(DDL)
-    connection.close()
-    return f"sqlite:///{path}"
+    return sqlite_database(tmp_path_factory.mktemp("bridges") / "music.sqlite", DDL)
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,9 @@ model call, and only when one table, one source and one key fit. The fixed queri
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
+from tests.sqlite_files import sqlite_database
 from text2sql.execution import QueryResult, execute_read_only
 from text2sql.pipeline.candidate import CandidateOutcome, Dialects, check_candidate
 from text2sql.pipeline.fixes import fix_identifiers
@@ -32,11 +31,7 @@ SQLITE = Dialects(generation="sqlite", answer="sqlite", execution="sqlite")
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("joins") / "battles.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.executescript(DDL)
-    connection.close()
-    return f"sqlite:///{path}"
+    return sqlite_database(tmp_path_factory.mktemp("joins") / "battles.sqlite", DDL)
 
 
 @pytest.fixture(scope="module")

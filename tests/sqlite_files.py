@@ -1,0 +1,15 @@
+"""Small real SQLite files for the tests that check fixed SQL by running it."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+
+def sqlite_database(path: Path, script: str) -> str:
+    """A SQLite file at `path` built by `script` (DDL and rows); its URL."""
+    with closing(sqlite3.connect(path)) as connection:
+        connection.executescript(script)
+        connection.commit()
+    return f"sqlite:///{path}"
