@@ -51,6 +51,12 @@ class SqlGenerateRequest(StrictModel):
         "joined along the one shortest way of foreign keys instead, without a model call; default: the app's "
         "pipeline.bridge_joins.",
     )
+    drop_unused_joins: bool | None = Field(
+        default=None,
+        description="With fix_identifiers: where the query counts, sums or averages, drop an inner join of a table "
+        "on the many side of a foreign key that nothing else reads (it repeats the aggregated rows); default: the "
+        "app's pipeline.drop_unused_joins.",
+    )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
     followup_edit: bool | None = Field(
         default=None,

@@ -23,6 +23,7 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
         fix_identifiers=request.fix_identifiers,
         complete_joins=request.complete_joins,
         bridge_joins=request.bridge_joins,
+        drop_unused_joins=request.drop_unused_joins,
         n=request.n,
         greedy_candidate=request.greedy_candidate,
         followup_edit=request.followup_edit,

@@ -1,7 +1,8 @@
 """The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
 the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking, join
-completion, joins bridged along the keys, keys read from the data, the greedy candidate of a vote, follow-ups as
-edits, the rewriting of another dialect's functions, and the note for, and translation of, Chinese questions."""
+completion, joins bridged along the keys, unread joins dropped, keys read from the data, the greedy candidate of
+a vote, follow-ups as edits, the rewriting of another dialect's functions, and the note for, and translation of,
+Chinese questions."""
 
 from __future__ import annotations
 
@@ -153,6 +154,23 @@ def test_a_join_that_compares_a_column_with_itself_is_bridged_along_the_keys(bas
     assert 0 < len(buyers) < len(everyone)
     assert {tuple(row) for row in bridged["rows"]} == buyers, bridged["rows"]
     assert {tuple(row) for row in crossed["rows"]} == everyone  # what the crossed join answered
+
+
+def test_an_unread_join_under_a_sum_is_dropped_when_switched_on(base_url):
+    # The 0.5B sums Invoice.Total over InvoiceLine JOIN Invoice: each invoice once per line.
+    question = "How much did we bill in December 2008?"
+    ask(base_url, question, max_repairs=0)  # as above: the two requests below reuse the whole prompt
+    repeated = ask(base_url, question, max_repairs=0)
+    assert "InvoiceLine" in repeated["sql"], repeated
+    dropped = ask(base_url, question, max_repairs=0, drop_unused_joins=True)
+    assert dropped["success"] and "InvoiceLine" not in dropped["sql"], dropped
+    assert dropped["attempts"][0]["fixes"][-1].startswith("dropped the unused InvoiceLine AS T1"), dropped["attempts"]
+    with sqlite3.connect(f"file:{chinook_sqlite_path()}?mode=ro", uri=True) as connection:
+        (billed,) = connection.execute(
+            "SELECT SUM(Total) FROM Invoice WHERE InvoiceDate >= '2008-12-01' AND InvoiceDate < '2009-01-01'"
+        ).fetchone()
+    assert round(dropped["rows"][0][0], 2) == round(billed, 2) == 37.62
+    assert repeated["rows"][0][0] > 5 * billed
 
 
 def test_followup_edit_keeps_the_conditions_of_the_previous_sql(base_url):

@@ -19,6 +19,7 @@ from text2sql.pipeline.fixes import fix_identifiers as fix_identifiers_in
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.join_bridges import bridge_joins
 from text2sql.pipeline.spelling import respell_identifiers
+from text2sql.pipeline.unused_joins import drop_unused_joins as drop_unused_joins_in
 from text2sql.pipeline.verdict import is_unsafe
 from text2sql.schema import DatabaseSchema
 from text2sql.validation import ValidationResult, validate_sql
@@ -70,6 +71,7 @@ def check_candidate(
     fix_identifiers: bool = True,
     complete_joins: bool = True,
     bridge_joins: bool = True,
+    drop_unused_joins: bool = False,
 ) -> CandidateOutcome:
     """Judge one reply; blocking (it may run a query), so async callers use a worker thread."""
     extracted = extract_sql(reply)
@@ -88,6 +90,8 @@ def check_candidate(
             return outcome.fail("validate", issues_text(validation), validation.errors[0].code)
         if fix_identifiers and bridge_joins and schema is not None:
             validation = _with_bridged_joins(validation, outcome, dialect=dialects.generation, schema=schema)
+        if fix_identifiers and drop_unused_joins and schema is not None:
+            validation = _without_unused_joins(validation, outcome, dialect=dialects.generation, schema=schema)
         outcome.validated = schema is not None
         sql = validation.sql  # the statement as checked, comments stripped
         if schema is not None:
@@ -175,6 +179,21 @@ def _with_bridged_joins(
         return validation
     outcome.fixes += bridged[1]
     outcome.joined = True
+    return revalidated
+
+
+def _without_unused_joins(
+    validation: ValidationResult, outcome: CandidateOutcome, *, dialect: str, schema: DatabaseSchema
+) -> ValidationResult:
+    """A valid statement whose aggregate runs over a join nothing reads, without that join (unused_joins.py);
+    kept only if it still validates."""
+    dropped = drop_unused_joins_in(validation.sql, dialect=dialect, schema=schema)
+    if dropped is None:
+        return validation
+    revalidated = validate_sql(dropped[0], dialect=dialect, schema=schema)
+    if not revalidated.valid:
+        return validation
+    outcome.fixes += dropped[1]
     return revalidated
 
 

@@ -54,6 +54,7 @@ class Plan:
     fix_identifiers: bool
     complete_joins: bool
     bridge_joins: bool
+    drop_unused_joins: bool
     notes: list[str]
     adapter: str | None = None
     fallback_candidates: int = 0
@@ -160,6 +161,9 @@ def plan_task(
         fix_identifiers=task.fix_identifiers if task.fix_identifiers is not None else settings.fix_identifiers,
         complete_joins=task.complete_joins if task.complete_joins is not None else settings.complete_joins,
         bridge_joins=task.bridge_joins if task.bridge_joins is not None else settings.bridge_joins,
+        drop_unused_joins=(
+            task.drop_unused_joins if task.drop_unused_joins is not None else settings.drop_unused_joins
+        ),
         notes=_notes(task, context, settings, dropped=dropped, prompt_schema=prompt_schema),
         adapter=model.adapter,
         examples=context.examples,
@@ -278,6 +282,7 @@ async def _attempt(
         fix_identifiers=plan.fix_identifiers,
         complete_joins=plan.complete_joins,
         bridge_joins=plan.bridge_joins,
+        drop_unused_joins=plan.drop_unused_joins,
     )
     totals.execute_ms += outcome.execute_ms
     return _recorded(totals, outcome)

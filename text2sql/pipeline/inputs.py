@@ -60,6 +60,9 @@ class SqlTask(StrictModel):
     bridge_joins: bool | None = Field(
         default=None, description="Mend a join that compares a column with itself along the keys; default from the pipeline."
     )
+    drop_unused_joins: bool | None = Field(
+        default=None, description="Drop an unread many-side join under an aggregate; default from the pipeline."
+    )
     n: int = Field(default=1, ge=1, description="Candidates per round; > 1 votes by result.")
     followup_edit: bool | None = Field(
         default=None, description="Put a follow-up as a change to the previous SQL; default from the pipeline."

@@ -44,6 +44,12 @@ class PipelineSettings(StrictModel):
         "joined along the one shortest way of foreign keys to the joined table instead, at most two tables "
         "between; no model call.",
     )
+    drop_unused_joins: bool = Field(
+        default=False,
+        description="With fix_identifiers: in a query level that counts, sums or averages (not over DISTINCT), an "
+        "inner join of a table on the many side of a foreign key whose columns nothing else reads is dropped, as "
+        "it repeats and filters the rows aggregated; no model call.",
+    )
     max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
     value_linking: bool = Field(
         default=False,

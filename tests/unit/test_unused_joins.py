@@ -1,0 +1,109 @@
+"""Unused joins: where a query counts, sums or averages, an inner join of a many-side table that nothing reads
+repeats and filters the aggregated rows; it is dropped with no model call, and kept whenever it may be the
+question's own filter or is read anywhere. The queries run on a real SQLite file."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.sqlite_files import sqlite_database
+from text2sql.execution import execute_read_only
+from text2sql.pipeline.candidate import Dialects, check_candidate
+from text2sql.pipeline.inputs import ExecutionTarget
+from text2sql.pipeline.unused_joins import drop_unused_joins
+from text2sql.schema.introspect import introspect
+
+DDL = """
+CREATE TABLE album (AlbumId INTEGER PRIMARY KEY, Title TEXT);
+CREATE TABLE track (TrackId INTEGER PRIMARY KEY, Name TEXT, AlbumId INTEGER REFERENCES album(AlbumId),
+                    Milliseconds INTEGER);
+CREATE TABLE playlist_track (PlaylistId INTEGER, TrackId INTEGER REFERENCES track(TrackId));
+CREATE TABLE invoice (InvoiceId INTEGER PRIMARY KEY, Country TEXT, Total REAL);
+CREATE TABLE invoice_line (LineId INTEGER PRIMARY KEY, InvoiceId INTEGER REFERENCES invoice(InvoiceId),
+                           Quantity INTEGER);
+INSERT INTO album VALUES (1, 'Back'), (2, 'Blue');
+INSERT INTO track VALUES (1, 'Hells', 1, 1000), (2, 'Shook', 1, 2000), (3, 'So What', 2, 6000);
+INSERT INTO playlist_track VALUES (1, 1), (2, 1), (3, 1), (1, 2);
+INSERT INTO invoice VALUES (1, 'DE', 10.0), (2, 'DE', 4.0), (3, 'FR', 1.0);
+INSERT INTO invoice_line VALUES (1, 1, 1), (2, 1, 1), (3, 1, 2), (4, 2, 1), (5, 3, 1);
+"""
+SQLITE = Dialects(generation="sqlite", answer="sqlite", execution="sqlite")
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return sqlite_database(tmp_path_factory.mktemp("unused") / "shop.sqlite", DDL)
+
+
+@pytest.fixture(scope="module")
+def schema(database: str):
+    return introspect(database)
+
+
+def rows(database: str, sql: str) -> list[tuple]:
+    return sorted(tuple(row) for row in execute_read_only(database, sql, max_rows=100, timeout_s=5).rows)
+
+
+def test_an_unread_many_side_join_under_an_average_is_dropped(database, schema) -> None:
+    broken = (
+        "SELECT AVG(T1.Milliseconds) FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId"
+    )
+    sql, notes = drop_unused_joins(broken, dialect="sqlite", schema=schema)
+    assert sql == "SELECT AVG(T1.Milliseconds) FROM track AS T1"
+    assert notes == ["dropped the unused join JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId"]
+    assert rows(database, sql) == [(3000.0,)]
+    assert rows(database, broken) == [(1250.0,)]  # track 1 four times over, track 3 not at all
+
+
+def test_an_unread_from_table_gives_its_place_to_the_first_join(database, schema) -> None:
+    broken = (
+        "SELECT T2.Country, SUM(T2.Total) FROM invoice_line AS T1 JOIN invoice AS T2 ON T1.InvoiceId = T2.InvoiceId "
+        "GROUP BY T2.Country"
+    )
+    sql, notes = drop_unused_joins(broken, dialect="sqlite", schema=schema)
+    assert sql == "SELECT T2.Country, SUM(T2.Total) FROM invoice AS T2 GROUP BY T2.Country"
+    assert notes == [
+        "dropped the unused invoice_line AS T1 and its join condition T1.InvoiceId = T2.InvoiceId"
+    ]
+    assert rows(database, sql) == [("DE", 14.0), ("FR", 1.0)]
+    assert rows(database, broken) == [("DE", 34.0), ("FR", 1.0)]  # invoice 1 counted once per line
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # No aggregate: the join may be the question's filter ("tracks that are on a playlist").
+        "SELECT T1.Name FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId",
+        # Repetition does not change a DISTINCT count ("how many tracks are on a playlist"), nor MIN or MAX.
+        "SELECT COUNT(DISTINCT T1.TrackId) FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId",
+        "SELECT MAX(T1.Milliseconds) FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId",
+        # The joined table is read: in the select list, the WHERE clause, or a subquery.
+        "SELECT COUNT(T2.PlaylistId) FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId",
+        "SELECT COUNT(*) FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId WHERE T2.PlaylistId = 1",
+        "SELECT COUNT(*) FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId "
+        "WHERE T1.TrackId IN (SELECT TrackId FROM track WHERE T2.PlaylistId = 1)",
+        # An unqualified name the joined table has might be read from it.
+        "SELECT COUNT(*) FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId WHERE PlaylistId = 1",
+        # The one side: each track meets its one album, so nothing repeats.
+        "SELECT AVG(T2.Milliseconds) FROM album AS T1 JOIN track AS T2 ON T1.AlbumId = T2.AlbumId",
+        # An outer join, and a condition that is not the foreign key.
+        "SELECT AVG(T1.Milliseconds) FROM track AS T1 LEFT JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId",
+        "SELECT AVG(T1.Milliseconds) FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.PlaylistId",
+        # A bare star reads every table.
+        "SELECT *, COUNT(*) FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId",
+    ],
+)
+def test_a_join_that_may_be_meant_or_is_read_stays(schema, sql: str) -> None:
+    assert drop_unused_joins(sql, dialect="sqlite", schema=schema) is None
+
+
+def test_the_candidate_check_drops_the_join_only_when_switched_on(database, schema) -> None:
+    target = ExecutionTarget(url=database, dialect="sqlite", max_rows=100, timeout_s=5)
+    reply = "SELECT SUM(T2.Total) FROM invoice_line AS T1 JOIN invoice AS T2 ON T1.InvoiceId = T2.InvoiceId"
+    dropped = check_candidate(
+        reply, dialects=SQLITE, schema=schema, validate=True, target=target, drop_unused_joins=True
+    )
+    assert dropped.ok and dropped.answer_sql == "SELECT SUM(T2.Total) FROM invoice AS T2"
+    assert [tuple(r) for r in dropped.result.rows] == [(15.0,)]
+    kept = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target)
+    assert kept.ok and not kept.fixes and [tuple(r) for r in kept.result.rows] == [(35.0,)]

@@ -1,0 +1,131 @@
+"""Unused joins: a table joined only to be joined, whose columns the query never reads, on the many side of a
+foreign key (`SELECT AVG(T1.Milliseconds) FROM Track AS T1 JOIN PlaylistTrack AS T2 ON T1.TrackId = T2.TrackId`).
+Such a join repeats each row once per referencing row and drops the rows nothing references, so an aggregate over
+it counts, sums and averages the wrong rows. Small models add it out of habit. It is dropped when the query level
+aggregates; without an aggregate such a join may be the question's own filter ("albums that have a track").
+No model call; anything unclear is left as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from text2sql.pipeline.scopes import tables_by_alias
+from text2sql.schema import DatabaseSchema, Table
+
+logger = logging.getLogger(__name__)
+# Aggregates that a repeated row changes; MIN and MAX are left to the question (only the filter acts on them).
+_AGGREGATES = (exp.Count, exp.Sum, exp.Avg)
+
+
+def drop_unused_joins(sql: str, *, dialect: str, schema: DatabaseSchema) -> tuple[str, list[str]] | None:
+    """`sql` without its unused many-side joins in aggregating levels, and a note per join; None when none."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+        notes = []
+        for scope in traverse_scope(tree):
+            if isinstance(scope.expression, exp.Select):
+                notes += _drop_in_level(scope, schema)
+    except (SqlglotError, RecursionError, ValueError, KeyError, AttributeError, TypeError) as e:
+        logger.debug("no join dropped: %s", e)
+        return None
+    return (tree.sql(dialect=dialect, comments=False), notes) if notes else None
+
+
+def _drop_in_level(scope: Scope, schema: DatabaseSchema) -> list[str]:
+    select: exp.Select = scope.expression
+    tables = tables_by_alias(scope, schema)
+    start = select.args.get("from_")
+    joins = select.args.get("joins") or []
+    if not tables or start is None or not joins or not _aggregates(select):
+        return []
+    if any(isinstance(s, exp.Star) for s in select.selects):
+        return []  # a bare * reads every table's columns
+    notes = []
+    if not all(_inner(join) for join in joins):
+        return []  # an outer join keeps rows that a dropped table would have removed, or the reverse
+    for join in list(joins):
+        alias = join.this.alias_or_name.lower()
+        if _is_unused(alias, join.args.get("on"), select, tables) and _many_side(
+            join.args["on"], alias, tables
+        ):
+            notes.append(f"dropped the unused join {join.sql()}")
+            join.pop()
+    joins = select.args.get("joins") or []
+    first = start.this.alias_or_name.lower()
+    if (
+        joins
+        and _is_unused(first, joins[0].args.get("on"), select, tables)
+        and _many_side(joins[0].args["on"], first, tables)
+    ):
+        # The FROM table goes: the first join's table takes its place, without the condition that linked them.
+        notes.append(
+            f"dropped the unused {start.this.sql()} and its join condition {joins[0].args['on'].sql()}"
+        )
+        replacement = joins[0].this.pop()
+        joins[0].pop()
+        start.set("this", replacement)
+    return notes
+
+
+def _aggregates(select: exp.Select) -> bool:
+    """The level counts, sums or averages, none over DISTINCT values (COUNT(DISTINCT x) over such a join is the
+    question's "how many have one", which repetition does not change)."""
+    found = [
+        n for s in select.selects for n in s.find_all(*_AGGREGATES) if n.find_ancestor(exp.Select) is select
+    ]
+    return bool(found) and not any(n.find(exp.Distinct) for n in found)
+
+
+def _is_unused(
+    alias: str, condition: exp.Expression | None, select: exp.Select, tables: dict[str, Table]
+) -> bool:
+    """True when `alias` is a plain inner join whose table no column outside `condition` reads, here or below."""
+    if condition is None or alias not in tables:
+        return False
+    own_names = {c.name.lower() for c in tables[alias].columns}
+    for column in select.find_all(exp.Column):
+        if column.find_ancestor(exp.Join) is not None and _within(column, condition):
+            continue
+        qualifier = column.table.lower()
+        if qualifier == alias or (not qualifier and column.name.lower() in own_names):
+            return False  # read elsewhere (or perhaps: an unqualified name it has)
+    return True
+
+
+def _many_side(condition: exp.Expression, alias: str, tables: dict[str, Table]) -> bool:
+    """The condition is exactly one of `alias`'s foreign keys to the other table: each of the other's rows
+    then meets `alias`'s rows once per reference."""
+    if not isinstance(condition, exp.EQ):
+        return False
+    left, right = condition.this, condition.expression
+    if not (isinstance(left, exp.Column) and isinstance(right, exp.Column)):
+        return False
+    if right.table.lower() == alias:
+        left, right = right, left
+    if left.table.lower() != alias or right.table.lower() not in tables or right.table.lower() == alias:
+        return False
+    child, parent = tables[alias], tables[right.table.lower()]
+    return any(
+        key.ref_table.lower() == parent.name.lower()
+        and [c.lower() for c in key.columns] == [left.name.lower()]
+        and [c.lower() for c in key.ref_columns] == [right.name.lower()]
+        for key in child.foreign_keys
+    )
+
+
+def _inner(join: exp.Join) -> bool:
+    return not join.args.get("side") and join.args.get("kind") in (None, "INNER")
+
+
+def _within(node: exp.Expression, ancestor: exp.Expression) -> bool:
+    while node is not None:
+        if node is ancestor:
+            return True
+        node = node.parent
+    return False
