@@ -97,13 +97,12 @@ def test_a_join_that_may_be_meant_or_is_read_stays(schema, sql: str) -> None:
     assert drop_unused_joins(sql, dialect="sqlite", schema=schema) is None
 
 
-def test_the_candidate_check_drops_the_join_only_when_switched_on(database, schema) -> None:
+def test_the_candidate_check_drops_the_join_unless_switched_off(database, schema) -> None:
     target = ExecutionTarget(url=database, dialect="sqlite", max_rows=100, timeout_s=5)
     reply = "SELECT SUM(T2.Total) FROM invoice_line AS T1 JOIN invoice AS T2 ON T1.InvoiceId = T2.InvoiceId"
-    dropped = check_candidate(
-        reply, dialects=SQLITE, schema=schema, validate=True, target=target, drop_unused_joins=True
-    )
+    dropped = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target)
     assert dropped.ok and dropped.answer_sql == "SELECT SUM(T2.Total) FROM invoice AS T2"
     assert [tuple(r) for r in dropped.result.rows] == [(15.0,)]
-    kept = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target)
-    assert kept.ok and not kept.fixes and [tuple(r) for r in kept.result.rows] == [(35.0,)]
+    for switches in ({"drop_unused_joins": False}, {"fix_identifiers": False}):
+        kept = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target, **switches)
+        assert kept.ok and not kept.fixes and [tuple(r) for r in kept.result.rows] == [(35.0,)]

@@ -71,7 +71,7 @@ def check_candidate(
     fix_identifiers: bool = True,
     complete_joins: bool = True,
     bridge_joins: bool = True,
-    drop_unused_joins: bool = False,
+    drop_unused_joins: bool = True,
 ) -> CandidateOutcome:
     """Judge one reply; blocking (it may run a query), so async callers use a worker thread."""
     extracted = extract_sql(reply)

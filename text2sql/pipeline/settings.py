@@ -45,7 +45,7 @@ class PipelineSettings(StrictModel):
         "between; no model call.",
     )
     drop_unused_joins: bool = Field(
-        default=False,
+        default=True,
         description="With fix_identifiers: in a query level that counts, sums or averages (not over DISTINCT), an "
         "inner join of a table on the many side of a foreign key whose columns nothing else reads is dropped, as "
         "it repeats and filters the rows aggregated; no model call.",
