@@ -1,0 +1,142 @@
+"""Replay the pipeline's rewrites that need no model call on answers a benchmark run saved.
+
+    python -m bench.replay_fixes [--runs qwen2.5-coder-0.5b__spider__default__486 ...]
+
+A rewrite such as dropping an unread join or bridging a self-comparing join acts on the final SQL alone, so its
+effect can be judged on every saved answer of a whole suite in seconds, with no model call and no noise from the
+model's sampling: each answer the rewrite changes is run again, read-only, on its SQLite database and judged by
+the suite's rule. Replay runs saved before the rewrite was switched on (their `finished_at` says when); a later
+run has it applied already, and the replay finds nothing to change. Writes bench/results/replay-fixes.json and
+the replay-fixes section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from bench.bench_accuracy import (
+    GoldCache,
+    database_config,
+    resolve_url,
+    score_result,
+    suite_questions,
+    suite_rule,
+)
+from bench.paths import RESULTS_DIR, add_dataset_flags, dataset_dir_from_args
+from bench.report import publish
+from text2sql.execution import ExecutionError, execute_read_only
+from text2sql.pipeline.join_bridges import bridge_joins
+from text2sql.pipeline.unused_joins import drop_unused_joins
+from text2sql.schema.introspect import introspect
+
+logger = logging.getLogger("replay_fixes")
+REWRITES = {"bridge_joins": bridge_joins, "drop_unused_joins": drop_unused_joins}
+# The default runs over whole SQLite suites, saved before either rewrite existed.
+DEFAULT_RUNS = (
+    "qwen2.5-coder-0.5b__spider__default__486",
+    "qwen2.5-coder-1.5b__spider__default__486",
+    "qwen2.5-coder-0.5b__sqleval-sqlite__default__100",
+    "qwen2.5-coder-1.5b__sqleval-sqlite__default__100",
+)
+
+
+def replay(details: list[dict], questions: dict[str, dict], gold: GoldCache, suite: str, rewrite) -> dict:
+    """How many answers `rewrite` changes, and how many of those turn right or wrong."""
+    changed, right, wrong, schemas = [], 0, 0, {}
+    for detail in details:
+        if detail.get("status") != 200 or detail.get("error") or not detail.get("sql"):
+            continue
+        question = questions[detail["id"]]
+        url = resolve_url(gold.databases[question["database"]])
+        schema = schemas.setdefault(url, introspect(url))
+        rewritten = rewrite(detail["sql"], dialect="sqlite", schema=schema)
+        if rewritten is None:
+            continue
+        try:
+            result = execute_read_only(url, rewritten[0], max_rows=20000, timeout_s=20)
+            correct = score_result(question, result, gold)[suite_rule(suite)]
+        except ExecutionError:
+            correct = False
+        right += correct and not detail["correct"]
+        wrong += detail["correct"] and not correct
+        changed.append(
+            {"id": detail["id"], "before": detail["sql"], "after": rewritten[0], "correct": correct}
+        )
+    return {
+        "answers": len(details),
+        "changed": len(changed),
+        "now_right": right,
+        "now_wrong": wrong,
+        "answers_changed": changed,
+    }
+
+
+def render(results: list[dict]) -> str:
+    lines = [
+        "Rewrites that need no model call, replayed on saved final answers (`python -m bench.replay_fixes`): each "
+        "changed answer run again and judged by the suite's rule.",
+        "",
+        "| run | saved | rewrite | answers | changed | now right | now wrong |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['run']} | {r['finished_at']} | `{r['rewrite']}` | {r['answers']} | {r['changed']} | {r['now_right']} | "
+        f"{r['now_wrong']} |"
+        for r in results
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--runs", nargs="+", default=list(DEFAULT_RUNS), help="saved runs, <model>__<suite>__<variant>__<n>"
+    )
+    add_dataset_flags(parser, "spider", "sql-eval")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    data_dirs = {
+        "spider_dir": dataset_dir_from_args(args, "spider"),
+        "sql_eval_dir": dataset_dir_from_args(args, "sql-eval"),
+    }
+    saved = json.loads((RESULTS_DIR / "accuracy.json").read_text())["runs"]
+    results = []
+    for name in args.runs:
+        model, suite, variant, count = name.split("__")
+        if suite.startswith("sqleval-postgres"):
+            raise SystemExit(f"{name}: only SQLite suites are replayed")
+        run = next(
+            r
+            for r in saved
+            if (r["model"], r["suite"], r["variant"], str(r["questions"])) == (model, suite, variant, count)
+        )
+        details = [
+            json.loads(line)
+            for line in (RESULTS_DIR / "accuracy" / f"{name}.jsonl").read_text().splitlines()
+            if line.strip()
+        ]
+        gold = GoldCache(database_config([suite], **data_dirs))
+        questions = {q["id"]: q for q in suite_questions(suite, **data_dirs)}
+        for rewrite, function in REWRITES.items():
+            outcome = replay(details, questions, gold, suite, function)
+            logger.info(
+                "%s %s: %d changed, %d now right, %d now wrong",
+                name,
+                rewrite,
+                outcome["changed"],
+                outcome["now_right"],
+                outcome["now_wrong"],
+            )
+            results.append(
+                {"run": name, "finished_at": run.get("finished_at", "-"), "rewrite": rewrite, **outcome}
+            )
+    publish("replay-fixes", {"results": results}, render(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
