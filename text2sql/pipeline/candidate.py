@@ -17,7 +17,7 @@ from text2sql.pipeline.budget import ByteBudget
 from text2sql.pipeline.dialect_slips import rewrite_foreign_functions
 from text2sql.pipeline.fixes import fix_identifiers as fix_identifiers_in
 from text2sql.pipeline.inputs import ExecutionTarget
-from text2sql.pipeline.join_bridges import bridge_joins
+from text2sql.pipeline.join_bridges import bridge_joins as bridge_joins_in
 from text2sql.pipeline.spelling import respell_identifiers
 from text2sql.pipeline.unused_joins import drop_unused_joins as drop_unused_joins_in
 from text2sql.pipeline.verdict import is_unsafe
@@ -89,9 +89,13 @@ def check_candidate(
         if not validation.valid:
             return outcome.fail("validate", issues_text(validation), validation.errors[0].code)
         if fix_identifiers and bridge_joins and schema is not None:
-            validation = _with_bridged_joins(validation, outcome, dialect=dialects.generation, schema=schema)
+            validation = _with_rewrite(
+                validation, outcome, bridge_joins_in, dialect=dialects.generation, schema=schema, joined=True
+            )
         if fix_identifiers and drop_unused_joins and schema is not None:
-            validation = _without_unused_joins(validation, outcome, dialect=dialects.generation, schema=schema)
+            validation = _with_rewrite(
+                validation, outcome, drop_unused_joins_in, dialect=dialects.generation, schema=schema
+            )
         outcome.validated = schema is not None
         sql = validation.sql  # the statement as checked, comments stripped
         if schema is not None:
@@ -166,34 +170,20 @@ def _with_fixed_identifiers(
     return validation
 
 
-def _with_bridged_joins(
-    validation: ValidationResult, outcome: CandidateOutcome, *, dialect: str, schema: DatabaseSchema
+def _with_rewrite(
+    validation: ValidationResult, outcome: CandidateOutcome, rewrite, *, dialect: str, schema: DatabaseSchema,
+    joined: bool = False,
 ) -> ValidationResult:
-    """A valid statement whose join compares a column with itself, joined along the one way the keys give instead
-    (join_bridges.py); kept only if it still validates."""
-    bridged = bridge_joins(validation.sql, dialect=dialect, schema=schema)
-    if bridged is None:
+    """A valid statement rewritten without a model call (a join bridged along the keys, join_bridges.py; an unread
+    join dropped, unused_joins.py); kept only if it still validates. `joined`: the rewrite added a join."""
+    rewritten = rewrite(validation.sql, dialect=dialect, schema=schema)
+    if rewritten is None:
         return validation
-    revalidated = validate_sql(bridged[0], dialect=dialect, schema=schema)
+    revalidated = validate_sql(rewritten[0], dialect=dialect, schema=schema)
     if not revalidated.valid:
         return validation
-    outcome.fixes += bridged[1]
-    outcome.joined = True
-    return revalidated
-
-
-def _without_unused_joins(
-    validation: ValidationResult, outcome: CandidateOutcome, *, dialect: str, schema: DatabaseSchema
-) -> ValidationResult:
-    """A valid statement whose aggregate runs over a join nothing reads, without that join (unused_joins.py);
-    kept only if it still validates."""
-    dropped = drop_unused_joins_in(validation.sql, dialect=dialect, schema=schema)
-    if dropped is None:
-        return validation
-    revalidated = validate_sql(dropped[0], dialect=dialect, schema=schema)
-    if not revalidated.valid:
-        return validation
-    outcome.fixes += dropped[1]
+    outcome.fixes += rewritten[1]
+    outcome.joined = outcome.joined or joined
     return revalidated
 
 
