@@ -89,8 +89,9 @@ def _is_unused(
     if condition is None or alias not in tables:
         return False
     own_names = {c.name.lower() for c in tables[alias].columns}
+    in_condition = {id(column) for column in condition.find_all(exp.Column)}
     for column in select.find_all(exp.Column):
-        if column.find_ancestor(exp.Join) is not None and _within(column, condition):
+        if id(column) in in_condition:
             continue
         qualifier = column.table.lower()
         if qualifier == alias or (not qualifier and column.name.lower() in own_names):
@@ -122,10 +123,3 @@ def _many_side(condition: exp.Expression, alias: str, tables: dict[str, Table]) 
 def _inner(join: exp.Join) -> bool:
     return not join.args.get("side") and join.args.get("kind") in (None, "INNER")
 
-
-def _within(node: exp.Expression, ancestor: exp.Expression) -> bool:
-    while node is not None:
-        if node is ancestor:
-            return True
-        node = node.parent
-    return False
