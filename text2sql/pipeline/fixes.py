@@ -13,20 +13,16 @@ A fix is kept only when the whole statement then validates; the caller re-valida
 from __future__ import annotations
 
 import difflib
-import logging
 import re
 from dataclasses import dataclass
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from text2sql.pipeline.joins import complete_joins
-from text2sql.pipeline.scopes import identifier, select_aliases, spelled_alias, tables_by_alias
+from text2sql.pipeline.scopes import identifier, rewritten, select_aliases, spelled_alias, tables_by_alias
 from text2sql.schema import DatabaseSchema, Table
 
-logger = logging.getLogger(__name__)
 # A misspelt name is fixed only when long enough that a letter or two cannot make it another word's.
 NEAR_MIN_LENGTH = 8
 NEAR_RATIO = 0.9
@@ -52,17 +48,14 @@ def fix_identifiers(
 ) -> tuple[str, list[IdentifierFix]] | None:
     """`sql` with its unambiguous identifier slips fixed, and what was changed; None when nothing was fixable.
     `joins` also joins the one table a missing column sits on (joins.py)."""
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
+
+    def fix(tree: exp.Expression) -> list[IdentifierFix]:
         fixes = _fix_tables(tree, schema) + _fix_columns(tree, schema)
         if joins:
             fixes += [IdentifierFix(before, after, join) for before, after, join in complete_joins(tree, schema)]
-    except (SqlglotError, RecursionError, ValueError, KeyError, AttributeError, TypeError) as e:
-        logger.debug("no identifier fix: %s", e)
-        return None
-    if not fixes:
-        return None
-    return tree.sql(dialect=dialect, comments=False), list(dict.fromkeys(fixes))  # once per name, not per use
+        return list(dict.fromkeys(fixes))  # once per name, not per use
+
+    return rewritten(sql, dialect, fix)
 
 
 def _fix_tables(tree: exp.Expression, schema: DatabaseSchema) -> list[IdentifierFix]:

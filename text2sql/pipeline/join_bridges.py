@@ -7,18 +7,14 @@ and the tables between are joined in. No model call; anything ambiguous is left 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from text2sql.pipeline.scopes import identifier, spelled_alias, tables_by_alias
+from text2sql.pipeline.scopes import identifier, rewritten, spelled_alias, tables_by_alias
 from text2sql.schema import DatabaseSchema
 
-logger = logging.getLogger(__name__)
 # Three keys (two tables between) reach Artist from Genre in Chinook; longer ways are rarely what was meant.
 MAX_TABLES_BETWEEN = 2
 
@@ -45,13 +41,7 @@ class Bridge:
 
 def bridge_joins(sql: str, *, dialect: str, schema: DatabaseSchema) -> tuple[str, list[str]] | None:
     """`sql` with its self-comparing joins bridged, and what was changed; None when there was nothing to mend."""
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-        changes = bridge_self_joins(tree, schema)
-    except (SqlglotError, RecursionError, ValueError, KeyError, AttributeError, TypeError) as e:
-        logger.debug("no join bridged: %s", e)
-        return None
-    return (tree.sql(dialect=dialect, comments=False), changes) if changes else None
+    return rewritten(sql, dialect, lambda tree: bridge_self_joins(tree, schema))
 
 
 def bridge_self_joins(tree: exp.Expression, schema: DatabaseSchema) -> list[str]:

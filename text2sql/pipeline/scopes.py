@@ -3,12 +3,18 @@ aliases, and how to spell a schema name back into the query."""
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
 
+import sqlglot
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope
 
 from text2sql.schema import DatabaseSchema, Table
+
+logger = logging.getLogger(__name__)
 
 
 def tables_by_alias(scope: Scope, schema: DatabaseSchema) -> dict[str, Table] | None:
@@ -40,6 +46,20 @@ def select_aliases(scope: Scope) -> set[str]:
 def spelled_alias(scope: Scope, lowered: str) -> str:
     """The alias as the query spells it (the lookups here are lower-cased)."""
     return next((alias for alias in scope.sources if alias.lower() == lowered), lowered)
+
+
+def rewritten(
+    sql: str, dialect: str, change: Callable[[exp.Expression], list]
+) -> tuple[str, list] | None:
+    """`sql` parsed, changed in place by `change` (which returns what it changed), and written again; None when
+    nothing changed or the statement could not be read or changed (the caller keeps it as it was)."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+        changes = change(tree)
+    except (SqlglotError, RecursionError, ValueError, KeyError, AttributeError, TypeError) as e:
+        logger.debug("%s left as it was: %s", getattr(change, "__name__", "a rewrite"), e)
+        return None
+    return (tree.sql(dialect=dialect, comments=False), changes) if changes else None
 
 
 def identifier(name: str) -> exp.Identifier:

@@ -8,33 +8,24 @@ No model call; anything unclear is left as it is.
 
 from __future__ import annotations
 
-import logging
-
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from text2sql.pipeline.scopes import tables_by_alias
+from text2sql.pipeline.scopes import rewritten, tables_by_alias
 from text2sql.schema import DatabaseSchema, Table
 
-logger = logging.getLogger(__name__)
 # Aggregates that a repeated row changes; MIN and MAX are left to the question (only the filter acts on them).
 _AGGREGATES = (exp.Count, exp.Sum, exp.Avg)
 
 
 def drop_unused_joins(sql: str, *, dialect: str, schema: DatabaseSchema) -> tuple[str, list[str]] | None:
     """`sql` without its unused many-side joins in aggregating levels, and a note per join; None when none."""
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-        notes = []
-        for scope in traverse_scope(tree):
-            if isinstance(scope.expression, exp.Select):
-                notes += _drop_in_level(scope, schema)
-    except (SqlglotError, RecursionError, ValueError, KeyError, AttributeError, TypeError) as e:
-        logger.debug("no join dropped: %s", e)
-        return None
-    return (tree.sql(dialect=dialect, comments=False), notes) if notes else None
+
+    def drop(tree: exp.Expression) -> list[str]:
+        scopes = [scope for scope in traverse_scope(tree) if isinstance(scope.expression, exp.Select)]
+        return [note for scope in scopes for note in _drop_in_level(scope, schema)]
+
+    return rewritten(sql, dialect, drop)
 
 
 def _drop_in_level(scope: Scope, schema: DatabaseSchema) -> list[str]:
