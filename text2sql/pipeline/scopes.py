@@ -1,5 +1,6 @@
-"""What the identifier fixers read off one query level (a sqlglot scope): its tables by alias, its select
-aliases, and how to spell a schema name back into the query."""
+"""What the identifier fixers and join rewrites read off one query level (a sqlglot scope): its tables by alias,
+its select aliases, and how to spell a schema name back into the query; and `rewritten`, which parses a statement,
+applies one of them and writes it again."""
 
 from __future__ import annotations
 
