@@ -42,6 +42,7 @@ import random
 import statistics
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -414,6 +415,7 @@ def render_table(data: dict) -> str:
             f"{run['median_latency_ms'] / 1000:.2f} s | {_seconds(run.get('p90_latency_ms'))} |"
         )
     lines += _whole_suite_table(runs)
+    lines += _misses_table(runs)
     lines += _ablation_table(data["runs"])
     # A Chinese switch measured on a smaller sample is shown beside the default run of that same sample.
     paired_defaults = [
@@ -532,6 +534,45 @@ def _whole_suite_table(runs: list[dict]) -> list[str]:
         measured = variants["default"].get("finished_at", "-")[:10] if "default" in variants else "-"
         lines.append(f"| {model} | {suite} ({FULL_SUITES[suite]}) | " + " | ".join(cells) + f" | {gain} | {measured} |")
     return lines
+
+
+def miss_kind(detail: dict) -> str:
+    """Why a saved answer is not right: its SQL ran and returned other rows, the reply was cut at max_tokens, or it
+    was refused (by validation, or by the database it ran on)."""
+    if detail.get("correct"):
+        return "right"
+    error = detail.get("error")
+    if detail.get("status") == 200 and not error and detail.get("sql"):
+        return "wrong rows"
+    if isinstance(error, str) and error.startswith("the model stopped at max_tokens"):
+        return "cut short"
+    return "refused"
+
+
+MISS_KINDS = ("wrong rows", "refused", "cut short")
+
+
+def _misses_table(runs: list[dict]) -> list[str]:
+    """What the wrong answers of each whole-suite plain and default run are, from their saved answers: the share
+    that runs and returns other rows is out of reach of validation, repair and the rewrites that need no model."""
+    rows = []
+    for run in sorted(runs, key=lambda r: (r["model"], r["suite"], r["variant"])):
+        if run["variant"] not in ("plain", "default") or FULL_SUITES.get(run["suite"]) != run["questions"]:
+            continue
+        path = detail_path(run)
+        if not path.exists():
+            continue
+        kinds = Counter(miss_kind(json.loads(line)) for line in path.read_text().splitlines() if line.strip())
+        misses = sum(kinds[k] for k in MISS_KINDS)
+        cells = " | ".join(f"{kinds[k]} ({100 * kinds[k] / misses:.0f}%)" if misses else "0" for k in MISS_KINDS)
+        rows.append(f"| {run['model']} | {run['suite']} ({run['questions']}) | {run['variant']} | {misses} | {cells} |")
+    if not rows:
+        return []
+    return ["", "Where the wrong answers are (whole suites, the suite's rule): *wrong rows* ran and returned other "
+            "rows than the gold query, *refused* was stopped by validation or by the database (the plain prompt "
+            "has no validation: the database refuses), *cut short* stopped at max_tokens:", "",
+            "| model | suite (questions) | variant | wrong answers | wrong rows | refused | cut short |",
+            "|---|---|---|---|---|---|---|", *rows]
 
 
 def _ablation_table(runs: list[dict]) -> list[str]:

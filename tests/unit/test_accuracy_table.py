@@ -69,3 +69,27 @@ def test_the_no_inferred_keys_variant_asks_a_twin_of_each_database_without_infer
     assert served["sqleval_postgres_academic" + DECLARED_KEYS_ONLY] == {
         "url": "postgresql://x/academic", "timeout_s": 20, "infer_relationships": False,
     }
+
+
+def test_wrong_answers_are_split_into_wrong_rows_refused_and_cut_short(monkeypatch, tmp_path) -> None:
+    import json
+
+    import bench.bench_accuracy as accuracy
+
+    answers = [
+        {"id": "1", "correct": True, "status": 200, "error": None, "sql": "SELECT 1"},
+        {"id": "2", "correct": False, "status": 200, "error": None, "sql": "SELECT 2"},
+        {"id": "3", "correct": False, "status": 200, "error": None, "sql": "SELECT 3"},
+        {"id": "4", "correct": False, "status": 200, "error": "unknown column 'x'", "sql": "SELECT x"},
+        {"id": "5", "correct": False, "status": 400, "error": {"type": "unsafe_sql"}, "sql": None},
+        {"id": "6", "correct": False, "status": 200, "error": "the model stopped at max_tokens (384)", "sql": "SELECT"},
+    ]
+    path = tmp_path / "answers.jsonl"
+    path.write_text("\n".join(json.dumps(a) for a in answers) + "\n")
+    monkeypatch.setattr(accuracy, "detail_path", lambda r: path)
+    assert [accuracy.miss_kind(a) for a in answers] == [
+        "right", "wrong rows", "wrong rows", "refused", "refused", "cut short"
+    ]
+    rows = [line for line in accuracy._misses_table([run("default", 486), run("n5", 486), run("plain", 150)])
+            if line.startswith("| m |")]
+    assert rows == ["| m | spider (486) | default | 5 | 2 (40%) | 2 (40%) | 1 (20%) |"]
