@@ -2,8 +2,8 @@
 
     python -m bench.replay_fixes [--runs qwen2.5-coder-0.5b__spider__default__486 ...]
 
-A rewrite such as dropping an unread join or bridging a self-comparing join acts on the final SQL alone, so its
-effect can be judged on every saved answer of a whole suite in seconds, with no model call and no noise from the
+A rewrite such as dropping an unread join, bridging a self-comparing join or moving a literal to the column that
+holds it acts on the final SQL alone (and the database it runs on), so its effect can be judged on every saved answer of a whole suite in seconds, with no model call and no noise from the
 model's sampling: each answer the rewrite changes is run again, read-only, on its SQLite database and judged by
 the suite's rule. Replay runs saved before the rewrite was switched on (their `finished_at` says when); a later
 run has it applied already, and the replay finds nothing to change. Writes bench/results/replay-fixes.json and
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from functools import partial
 
 from bench.bench_accuracy import (
     GoldCache,
@@ -28,29 +29,48 @@ from bench.paths import RESULTS_DIR, add_dataset_flags, dataset_dir_from_args
 from bench.report import publish
 from text2sql.execution import ExecutionError, execute_read_only
 from text2sql.pipeline.join_bridges import bridge_joins
+from text2sql.pipeline.literal_columns import relink_literals
 from text2sql.pipeline.unused_joins import drop_unused_joins
+from text2sql.pipeline.value_probe import DatabaseProbe
 from text2sql.schema.introspect import introspect
 
 logger = logging.getLogger("replay_fixes")
-REWRITES = {"bridge_joins": bridge_joins, "drop_unused_joins": drop_unused_joins}
-# The default runs over whole SQLite suites, saved before either rewrite existed.
+
+
+def _asking(url: str):
+    """relink_literals asks the question's own database which column holds a literal."""
+    return partial(relink_literals, probe=DatabaseProbe(url, "sqlite"))
+
+
+# Each rewrite as made for one database URL: most need only the schema.
+REWRITES = {
+    "bridge_joins": lambda url: bridge_joins,
+    "drop_unused_joins": lambda url: drop_unused_joins,
+    "relink_literals": _asking,
+}
+# Default runs over whole SQLite suites (and the Chinese sample): a rewrite that was on when one ran finds nothing.
 DEFAULT_RUNS = (
     "qwen2.5-coder-0.5b__spider__default__486",
     "qwen2.5-coder-1.5b__spider__default__486",
     "qwen2.5-coder-0.5b__sqleval-sqlite__default__100",
     "qwen2.5-coder-1.5b__sqleval-sqlite__default__100",
+    "qwen2.5-coder-0.5b__chinook__drop-joins__75",
+    "qwen2.5-coder-1.5b__chinook__drop-joins__75",
+    "qwen2.5-coder-0.5b__spider-zh__default__200",
+    "qwen2.5-coder-1.5b__spider-zh__default__200",
 )
 
 
-def replay(details: list[dict], questions: dict[str, dict], gold: GoldCache, suite: str, rewrite) -> dict:
-    """How many answers `rewrite` changes, and how many of those turn right or wrong."""
-    changed, right, wrong, schemas = [], 0, 0, {}
+def replay(details: list[dict], questions: dict[str, dict], gold: GoldCache, suite: str, rewrite_for) -> dict:
+    """How many answers the rewrite (`rewrite_for(url)`) changes, and how many of those turn right or wrong."""
+    changed, right, wrong, schemas, rewrites = [], 0, 0, {}, {}
     for detail in details:
         if detail.get("status") != 200 or detail.get("error") or not detail.get("sql"):
             continue
         question = questions[detail["id"]]
         url = resolve_url(gold.databases[question["database"]])
         schema = schemas.setdefault(url, introspect(url))
+        rewrite = rewrites.setdefault(url, rewrite_for(url))
         rewritten = rewrite(detail["sql"], dialect="sqlite", schema=schema)
         if rewritten is None:
             continue
@@ -121,8 +141,8 @@ def main() -> int:
         ]
         gold = GoldCache(database_config([suite], **data_dirs))
         questions = {q["id"]: q for q in suite_questions(suite, **data_dirs)}
-        for rewrite, function in REWRITES.items():
-            outcome = replay(details, questions, gold, suite, function)
+        for rewrite, rewrite_for in REWRITES.items():
+            outcome = replay(details, questions, gold, suite, rewrite_for)
             logger.info(
                 "%s %s: %d changed, %d now right, %d now wrong",
                 name,

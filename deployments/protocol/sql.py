@@ -57,6 +57,12 @@ class SqlGenerateRequest(StrictModel):
         "on the many side of a foreign key that nothing else reads (it repeats the aggregated rows); default: the "
         "app's pipeline.drop_unused_joins.",
     )
+    relink_literals: bool | None = Field(
+        default=None,
+        description="With fix_identifiers, when the database is configured: a text column compared with string "
+        "literals it never holds is compared on the one other column of its table that holds them, or a literal "
+        "is respelled to the one value differing only in case; default: the app's pipeline.relink_literals.",
+    )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
     followup_edit: bool | None = Field(
         default=None,

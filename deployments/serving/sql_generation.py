@@ -24,6 +24,7 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
         complete_joins=request.complete_joins,
         bridge_joins=request.bridge_joins,
         drop_unused_joins=request.drop_unused_joins,
+        relink_literals=request.relink_literals,
         n=request.n,
         greedy_candidate=request.greedy_candidate,
         followup_edit=request.followup_edit,

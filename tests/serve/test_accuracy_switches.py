@@ -1,8 +1,8 @@
 """The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
 the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking, join
-completion, joins bridged along the keys, unread joins dropped, keys read from the data, the greedy candidate of
-a vote, follow-ups as edits, the rewriting of another dialect's functions, and the note for, and translation of,
-Chinese questions."""
+completion, joins bridged along the keys, unread joins dropped, literals moved to the column that holds them,
+keys read from the data, the greedy candidate of a vote, follow-ups as edits, the rewriting of another dialect's
+functions, and the note for, and translation of, Chinese questions."""
 
 from __future__ import annotations
 
@@ -171,6 +171,22 @@ def test_an_unread_join_under_a_sum_is_dropped(base_url):
         ).fetchone()
     assert round(dropped["rows"][0][0], 2) == round(billed, 2) == 37.62
     assert repeated["rows"][0][0] > 5 * billed
+
+
+def test_a_literal_on_a_column_that_never_holds_it_moves_to_the_one_that_does(base_url):
+    # The 0.5B takes "state" at its word: `BillingState = 'Germany'`, a condition no invoice meets.
+    question = "How many invoices were billed to the state of Germany?"
+    ask(base_url, question, max_repairs=0)  # as above: the two requests below reuse the whole prompt
+    empty = ask(base_url, question, max_repairs=0, relink_literals=False)
+    assert "BillingState = 'Germany'" in empty["sql"] and empty["rows"] == [[0]], empty
+    relinked = ask(base_url, question, max_repairs=0)
+    assert relinked["success"] and "BillingCountry = 'Germany'" in relinked["sql"], relinked
+    assert relinked["attempts"][0]["fixes"][-1] == (
+        "compared Invoice.BillingCountry instead of Invoice.BillingState, which holds none of 'Germany'"
+    ), relinked["attempts"]
+    with sqlite3.connect(f"file:{chinook_sqlite_path()}?mode=ro", uri=True) as connection:
+        (german,) = connection.execute("SELECT COUNT(*) FROM Invoice WHERE BillingCountry = 'Germany'").fetchone()
+    assert relinked["rows"] == [[german]] and german == 28
 
 
 def test_followup_edit_keeps_the_conditions_of_the_previous_sql(base_url):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from text2sql.dialects import transpiled
 from text2sql.execution import ExecutionError, QueryResult, QueryTimeout, execute_read_only
@@ -18,8 +19,10 @@ from text2sql.pipeline.dialect_slips import rewrite_foreign_functions
 from text2sql.pipeline.fixes import fix_identifiers as fix_identifiers_in
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.join_bridges import bridge_joins as bridge_joins_in
+from text2sql.pipeline.literal_columns import relink_literals as relink_literals_in
 from text2sql.pipeline.spelling import respell_identifiers
 from text2sql.pipeline.unused_joins import drop_unused_joins as drop_unused_joins_in
+from text2sql.pipeline.value_probe import DatabaseProbe
 from text2sql.pipeline.verdict import is_unsafe
 from text2sql.schema import DatabaseSchema
 from text2sql.validation import ValidationResult, validate_sql
@@ -72,6 +75,7 @@ def check_candidate(
     complete_joins: bool = True,
     bridge_joins: bool = True,
     drop_unused_joins: bool = True,
+    relink_literals: bool = True,
 ) -> CandidateOutcome:
     """Judge one reply; blocking (it may run a query), so async callers use a worker thread."""
     extracted = extract_sql(reply)
@@ -95,6 +99,13 @@ def check_candidate(
         if fix_identifiers and drop_unused_joins and schema is not None:
             validation = _with_rewrite(
                 validation, outcome, drop_unused_joins_in, dialect=dialects.generation, schema=schema
+            )
+        if fix_identifiers and relink_literals and schema is not None and target is not None:
+            # The data is asked which column holds a literal: only where the query may run anyway.
+            probe = DatabaseProbe(target.url, target.dialect, timeout_s=min(target.timeout_s, 5.0))
+            validation = _with_rewrite(
+                validation, outcome, partial(relink_literals_in, probe=probe), dialect=dialects.generation,
+                schema=schema,
             )
         outcome.validated = schema is not None
         sql = validation.sql  # the statement as checked, comments stripped
@@ -175,7 +186,8 @@ def _with_rewrite(
     joined: bool = False,
 ) -> ValidationResult:
     """A valid statement rewritten without a model call (a join bridged along the keys, join_bridges.py; an unread
-    join dropped, unused_joins.py); kept only if it still validates. `joined`: the rewrite added a join."""
+    join dropped, unused_joins.py; a literal moved to the column that holds it, literal_columns.py); kept only if
+    it still validates. `joined`: the rewrite added a join."""
     rewritten = rewrite(validation.sql, dialect=dialect, schema=schema)
     if rewritten is None:
         return validation

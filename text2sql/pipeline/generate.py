@@ -55,6 +55,7 @@ class Plan:
     complete_joins: bool
     bridge_joins: bool
     drop_unused_joins: bool
+    relink_literals: bool
     notes: list[str]
     adapter: str | None = None
     fallback_candidates: int = 0
@@ -164,6 +165,7 @@ def plan_task(
         drop_unused_joins=(
             task.drop_unused_joins if task.drop_unused_joins is not None else settings.drop_unused_joins
         ),
+        relink_literals=task.relink_literals if task.relink_literals is not None else settings.relink_literals,
         notes=_notes(task, context, settings, dropped=dropped, prompt_schema=prompt_schema),
         adapter=model.adapter,
         examples=context.examples,
@@ -283,6 +285,7 @@ async def _attempt(
         complete_joins=plan.complete_joins,
         bridge_joins=plan.bridge_joins,
         drop_unused_joins=plan.drop_unused_joins,
+        relink_literals=plan.relink_literals,
     )
     totals.execute_ms += outcome.execute_ms
     return _recorded(totals, outcome)

@@ -63,6 +63,9 @@ class SqlTask(StrictModel):
     drop_unused_joins: bool | None = Field(
         default=None, description="Drop an unread many-side join under an aggregate; default from the pipeline."
     )
+    relink_literals: bool | None = Field(
+        default=None, description="Move a literal to the column or spelling the data holds; default from the pipeline."
+    )
     n: int = Field(default=1, ge=1, description="Candidates per round; > 1 votes by result.")
     followup_edit: bool | None = Field(
         default=None, description="Put a follow-up as a change to the previous SQL; default from the pipeline."

@@ -50,6 +50,13 @@ class PipelineSettings(StrictModel):
         "inner join of a table on the many side of a foreign key whose columns nothing else reads is dropped, as "
         "it repeats and filters the rows aggregated; no model call.",
     )
+    relink_literals: bool = Field(
+        default=True,
+        description="With fix_identifiers, where the query may run: a text column compared with string literals "
+        "that it never holds has the comparison moved to the one other column of its table that holds them all, "
+        "or a literal respelled to the column's one value that differs from it only in case; the database is "
+        "asked, read-only; no model call.",
+    )
     max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
     value_linking: bool = Field(
         default=False,

@@ -64,6 +64,11 @@ class ValueIndex:
         return len(self.entries)
 
 
+def is_text_type(declared: str) -> bool:
+    """A column whose values are text (an undeclared type counts: SQLite stores text there)."""
+    return bool(_TEXT_TYPES.search(declared))
+
+
 def normalise(text: str) -> str:
     """Lower-case words joined by single spaces: 'AC/DC' and 'ac dc' are one key."""
     return " ".join(_WORD.findall(text.lower()))
@@ -93,7 +98,7 @@ def build_value_index(
     index = ValueIndex()
     for table in schema.tables:
         for column in table.columns:
-            if not _TEXT_TYPES.search(column.type):
+            if not is_text_type(column.type):
                 continue
             sql = _distinct_values_sql(table.name, column.name, dialect, max_chars=max_chars, limit=max_per_column)
             try:
