@@ -28,6 +28,7 @@ from bench.bench_accuracy import (
 from bench.paths import RESULTS_DIR, add_dataset_flags, dataset_dir_from_args
 from bench.report import publish
 from text2sql.execution import ExecutionError, execute_read_only
+from text2sql.pipeline.conflicting_filters import split_conflicting_filters
 from text2sql.pipeline.join_bridges import bridge_joins
 from text2sql.pipeline.literal_columns import relink_literals
 from text2sql.pipeline.unused_joins import drop_unused_joins
@@ -47,6 +48,7 @@ REWRITES = {
     "bridge_joins": lambda url: bridge_joins,
     "drop_unused_joins": lambda url: drop_unused_joins,
     "relink_literals": _asking,
+    "intersect_conflicting_filters": lambda url: split_conflicting_filters,
 }
 # Default runs over whole SQLite suites (and the Chinese sample): a rewrite that was on when one ran finds nothing.
 DEFAULT_RUNS = (

@@ -63,6 +63,11 @@ class SqlGenerateRequest(StrictModel):
         "literals it never holds is compared on the one other column of its table that holds them, or a literal "
         "is respelled to the one value differing only in case; default: the app's pipeline.relink_literals.",
     )
+    intersect_conflicting_filters: bool | None = Field(
+        default=None,
+        description="With fix_identifiers: a WHERE asking one column for two values (no row meets it) becomes one "
+        "query per value, intersected; default: the app's pipeline.intersect_conflicting_filters.",
+    )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
     followup_edit: bool | None = Field(
         default=None,

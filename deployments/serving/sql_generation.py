@@ -25,6 +25,7 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
         bridge_joins=request.bridge_joins,
         drop_unused_joins=request.drop_unused_joins,
         relink_literals=request.relink_literals,
+        intersect_conflicting_filters=request.intersect_conflicting_filters,
         n=request.n,
         greedy_candidate=request.greedy_candidate,
         followup_edit=request.followup_edit,

@@ -1,8 +1,8 @@
 """The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
 the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking, join
 completion, joins bridged along the keys, unread joins dropped, literals moved to the column that holds them,
-keys read from the data, the greedy candidate of a vote, follow-ups as edits, the rewriting of another dialect's
-functions, and the note for, and translation of, Chinese questions."""
+two values of one column intersected, keys read from the data, the greedy candidate of a vote, follow-ups as
+edits, the rewriting of another dialect's functions, and the note for, and translation of, Chinese questions."""
 
 from __future__ import annotations
 
@@ -187,6 +187,24 @@ def test_a_literal_on_a_column_that_never_holds_it_moves_to_the_one_that_does(ba
     with sqlite3.connect(f"file:{chinook_sqlite_path()}?mode=ro", uri=True) as connection:
         (german,) = connection.execute("SELECT COUNT(*) FROM Invoice WHERE BillingCountry = 'Germany'").fetchone()
     assert relinked["rows"] == [[german]] and german == 28
+
+
+def test_one_column_asked_for_two_values_is_asked_apart_and_intersected(base_url):
+    # The 0.5B writes `Track.GenreId = 1 AND Track.GenreId = 2`: no track is in two genres, so no playlist.
+    question = "Which playlists have both Rock and Jazz tracks?"
+    ask(base_url, question, max_repairs=0)  # as above: the two requests below reuse the whole prompt
+    never = ask(base_url, question, max_repairs=0, intersect_conflicting_filters=False)
+    assert re.search(r"GenreId = 1 AND \w+\.GenreId = 2", never["sql"]) and never["rows"] == [], never
+    both = ask(base_url, question, max_repairs=0)
+    assert both["success"] and " INTERSECT " in both["sql"], both
+    assert both["attempts"][0]["fixes"][-1].endswith("was asked for 1 and 2 in one row: each asked apart, then intersected")
+    with sqlite3.connect(f"file:{chinook_sqlite_path()}?mode=ro", uri=True) as connection:
+        playlists = set(connection.execute(
+            "SELECT p.Name FROM Playlist p JOIN PlaylistTrack pt ON p.PlaylistId = pt.PlaylistId "
+            "JOIN Track t ON pt.TrackId = t.TrackId GROUP BY p.PlaylistId "
+            "HAVING SUM(t.GenreId = 1) > 0 AND SUM(t.GenreId = 2) > 0"
+        ))
+    assert playlists and {tuple(row) for row in both["rows"]} == playlists, both["rows"]
 
 
 def test_followup_edit_keeps_the_conditions_of_the_previous_sql(base_url):

@@ -15,6 +15,7 @@ from text2sql.dialects import transpiled
 from text2sql.execution import ExecutionError, QueryResult, QueryTimeout, execute_read_only
 from text2sql.extraction import extract_sql
 from text2sql.pipeline.budget import ByteBudget
+from text2sql.pipeline.conflicting_filters import split_conflicting_filters
 from text2sql.pipeline.dialect_slips import rewrite_foreign_functions
 from text2sql.pipeline.fixes import fix_identifiers as fix_identifiers_in
 from text2sql.pipeline.inputs import ExecutionTarget
@@ -76,6 +77,7 @@ def check_candidate(
     bridge_joins: bool = True,
     drop_unused_joins: bool = True,
     relink_literals: bool = True,
+    intersect_conflicting_filters: bool = True,
 ) -> CandidateOutcome:
     """Judge one reply; blocking (it may run a query), so async callers use a worker thread."""
     extracted = extract_sql(reply)
@@ -106,6 +108,10 @@ def check_candidate(
             validation = _with_rewrite(
                 validation, outcome, partial(relink_literals_in, probe=probe), dialect=dialects.generation,
                 schema=schema,
+            )
+        if fix_identifiers and intersect_conflicting_filters and schema is not None:
+            validation = _with_rewrite(
+                validation, outcome, split_conflicting_filters, dialect=dialects.generation, schema=schema
             )
         outcome.validated = schema is not None
         sql = validation.sql  # the statement as checked, comments stripped
@@ -186,8 +192,8 @@ def _with_rewrite(
     joined: bool = False,
 ) -> ValidationResult:
     """A valid statement rewritten without a model call (a join bridged along the keys, join_bridges.py; an unread
-    join dropped, unused_joins.py; a literal moved to the column that holds it, literal_columns.py); kept only if
-    it still validates. `joined`: the rewrite added a join."""
+    join dropped, unused_joins.py; a literal moved to the column that holds it, literal_columns.py; two values
+    asked of one row asked apart and intersected, conflicting_filters.py); kept only if it still validates. `joined`: the rewrite added a join."""
     rewritten = rewrite(validation.sql, dialect=dialect, schema=schema)
     if rewritten is None:
         return validation

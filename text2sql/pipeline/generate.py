@@ -56,6 +56,7 @@ class Plan:
     bridge_joins: bool
     drop_unused_joins: bool
     relink_literals: bool
+    intersect_conflicting_filters: bool
     notes: list[str]
     adapter: str | None = None
     fallback_candidates: int = 0
@@ -166,6 +167,11 @@ def plan_task(
             task.drop_unused_joins if task.drop_unused_joins is not None else settings.drop_unused_joins
         ),
         relink_literals=task.relink_literals if task.relink_literals is not None else settings.relink_literals,
+        intersect_conflicting_filters=(
+            task.intersect_conflicting_filters
+            if task.intersect_conflicting_filters is not None
+            else settings.intersect_conflicting_filters
+        ),
         notes=_notes(task, context, settings, dropped=dropped, prompt_schema=prompt_schema),
         adapter=model.adapter,
         examples=context.examples,
@@ -286,6 +292,7 @@ async def _attempt(
         bridge_joins=plan.bridge_joins,
         drop_unused_joins=plan.drop_unused_joins,
         relink_literals=plan.relink_literals,
+        intersect_conflicting_filters=plan.intersect_conflicting_filters,
     )
     totals.execute_ms += outcome.execute_ms
     return _recorded(totals, outcome)

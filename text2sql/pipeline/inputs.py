@@ -66,6 +66,9 @@ class SqlTask(StrictModel):
     relink_literals: bool | None = Field(
         default=None, description="Move a literal to the column or spelling the data holds; default from the pipeline."
     )
+    intersect_conflicting_filters: bool | None = Field(
+        default=None, description="Ask one column's two values apart and intersect; default from the pipeline."
+    )
     n: int = Field(default=1, ge=1, description="Candidates per round; > 1 votes by result.")
     followup_edit: bool | None = Field(
         default=None, description="Put a follow-up as a change to the previous SQL; default from the pipeline."

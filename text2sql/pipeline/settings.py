@@ -57,6 +57,12 @@ class PipelineSettings(StrictModel):
         "or a literal respelled to the column's one value that differs from it only in case; the database is "
         "asked, read-only; no model call.",
     )
+    intersect_conflicting_filters: bool = Field(
+        default=True,
+        description="With fix_identifiers: a WHERE that asks one column for two values (T2.Language = 'English' AND "
+        "T2.Language = 'French', which no row meets) becomes one query per value, intersected (the entities that "
+        "have both); a lone COUNT counts the intersection; no model call.",
+    )
     max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
     value_linking: bool = Field(
         default=False,
