@@ -117,3 +117,9 @@ def test_the_candidate_check_relinks_only_where_the_query_may_run(database, sche
         assert kept.ok and not kept.fixes and [tuple(r) for r in kept.result.rows] == [(0,)]
     unexecuted = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=None)
     assert unexecuted.ok and unexecuted.answer_sql == reply
+
+
+def test_a_spent_probe_budget_changes_nothing(database, schema) -> None:
+    probe = DatabaseProbe(database, "sqlite", budget_s=0)
+    wrong = "SELECT SUM(Population) FROM country WHERE Continent = 'Western Europe'"
+    assert relink_literals(wrong, dialect="sqlite", schema=schema, probe=probe) is None

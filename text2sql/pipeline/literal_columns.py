@@ -62,10 +62,10 @@ def _relink_in_level(scope: Scope, schema: DatabaseSchema, probe: ValueProbe) ->
         compared = table.column(column.name)
         if compared is None or not is_text_type(compared.type):
             continue
+        if all(probe.columns_holding(table, [compared.name], literal.this) for literal in literals):
+            continue  # the usual case, settled by one lookup that stops at the first match
         text_columns = [c.name for c in table.columns if is_text_type(c.type)]
         holding = [probe.columns_holding(table, text_columns, literal.this) for literal in literals]
-        if all(compared.name in held for held in holding):
-            continue
         elsewhere = set.intersection(*holding) if not any(compared.name in held for held in holding) else set()
         if len(elsewhere) == 1:
             (other,) = elsewhere

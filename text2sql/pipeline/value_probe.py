@@ -1,10 +1,13 @@
 """Questions to the database about single values, for rewrites that check a literal against the data: which of a
-table's columns hold it, and how the data spells it. Read-only, bounded by a row cap and a timeout, remembered for
-the request; a probe that fails answers "nothing found", so a rewrite built on it leaves the query as it is."""
+table's columns hold it, and how the data spells it. Read-only, bounded by a row cap, a timeout per query and a
+time budget for all of one candidate's probes (a large table without an index is scanned), remembered for the
+candidate; a probe that fails or finds the budget spent answers "nothing found", so a rewrite built on it leaves
+the query as it is."""
 
 from __future__ import annotations
 
 import logging
+import time
 
 import sqlglot
 from sqlglot import exp
@@ -19,8 +22,9 @@ _ROWS = 50
 
 
 class DatabaseProbe:
-    def __init__(self, url: str, dialect: str, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, dialect: str, *, timeout_s: float = 5.0, budget_s: float = 3.0) -> None:
         self._url, self._dialect, self._timeout_s = url, dialect, timeout_s
+        self._deadline = time.monotonic() + budget_s
         self._answers: dict[tuple, object] = {}
 
     def columns_holding(self, table: Table, columns: list[str], literal: str) -> set[str]:
@@ -47,9 +51,13 @@ class DatabaseProbe:
         return list(self._answers[key])
 
     def _rows(self, query: exp.Expression) -> list[tuple]:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            return []
         sql = query.sql(dialect=sqlglot.Dialect.get_or_raise(self._dialect))
         try:
-            return [tuple(row) for row in execute_read_only(self._url, sql, max_rows=_ROWS, timeout_s=self._timeout_s).rows]
+            result = execute_read_only(self._url, sql, max_rows=_ROWS, timeout_s=min(self._timeout_s, left))
+            return [tuple(row) for row in result.rows]
         except ExecutionError as e:
             logger.info("value probe skipped: %s", e)
             return []
