@@ -1,6 +1,8 @@
 """Names the validator accepts whatever their case are spelled so the real database finds them: PostgreSQL folds
 unquoted names to lower case, and MariaDB on Linux compares table names with case. Without the respelling,
-every query below fails on the server ("relation "customer" does not exist", "Table ... doesn't exist")."""
+every query below fails on the server ("relation "customer" does not exist", "Table ... doesn't exist").
+The rewrites that need no model run here too: literals relinked by probes the server answers (its own quoting and
+collation), and one column's two values intersected."""
 
 from __future__ import annotations
 
@@ -134,3 +136,48 @@ def test_a_table_bridged_into_a_join_is_quoted_too(pg_shop: str, pg_engine: sa.E
         'JOIN "InvoiceLine" AS l ON "Invoice"."InvoiceId" = l."InvoiceId" WHERE l."Quantity" > 1'
     )
     assert [tuple(r) for r in outcome.result.rows] == [("Ann",)]
+
+
+def test_a_literal_is_relinked_by_asking_the_server_with_its_names_quoted(pg_shop: str, pg_schema: str) -> None:
+    # The probes run on PostgreSQL itself: "FirstName" must be quoted there, or the probe fails and nothing changes.
+    outcome = pg_check("SELECT COUNT(*) FROM Customer WHERE FirstName = 'US'", pg_shop, pg_schema)
+    assert outcome.ok, outcome.error
+    assert outcome.answer_sql == "SELECT COUNT(*) FROM \"Customer\" WHERE country = 'US'"
+    assert [tuple(r) for r in outcome.result.rows] == [(1,)]
+    respelled = pg_check("SELECT c.CustomerId FROM Customer c WHERE c.FirstName = 'ann'", pg_shop, pg_schema)
+    assert respelled.ok and [tuple(r) for r in respelled.result.rows] == [(1,)], respelled.error
+    assert "spelled 'ann' as the data does: 'Ann'" in respelled.fixes
+
+
+def test_two_values_of_one_column_are_intersected_on_postgres(pg_shop: str, pg_schema: str) -> None:
+    outcome = pg_check(
+        "SELECT c.FirstName FROM Customer c JOIN Invoice i ON c.CustomerId = i.CustomerId "
+        "WHERE i.Total = 9.5 AND i.Total = 0.5",
+        pg_shop, pg_schema,
+    )  # fmt: skip
+    assert outcome.ok, outcome.error
+    assert " INTERSECT " in outcome.answer_sql
+    assert [tuple(r) for r in outcome.result.rows] == [("Ann",)]  # Ann's two invoices
+
+
+def test_mariadb_compares_without_case_so_nothing_is_relinked(
+    mysql_engine: sa.Engine, mysql_prefix: str, mysql_url: str
+) -> None:
+    table = f"{mysql_prefix}Country"
+    with mysql_engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE TABLE `{table}` (Code CHAR(3) PRIMARY KEY, Continent TEXT, Region TEXT)")
+        connection.exec_driver_sql(f"INSERT INTO `{table}` VALUES ('EGY', 'Africa', 'Northern Africa')")
+    schema = introspect(mysql_url, include_tables=[table])
+    target = ExecutionTarget(url=mysql_url, dialect="mysql", max_rows=10, timeout_s=5)
+    moved = check_candidate(
+        f"SELECT Code FROM {table} WHERE Continent = 'Northern Africa'", dialects=MYSQL, schema=schema,
+        validate=True, target=target,
+    )
+    assert moved.ok and [tuple(r) for r in moved.result.rows] == [("EGY",)], moved.error
+    assert moved.answer_sql == f"SELECT Code FROM {table} WHERE Region = 'Northern Africa'"
+    # MariaDB's default collation already finds 'africa': the column holds it, and the literal stays as written.
+    kept = check_candidate(
+        f"SELECT Code FROM {table} WHERE Continent = 'africa'", dialects=MYSQL, schema=schema, validate=True,
+        target=target,
+    )
+    assert kept.ok and not kept.fixes and [tuple(r) for r in kept.result.rows] == [("EGY",)]
