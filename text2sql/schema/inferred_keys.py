@@ -13,19 +13,15 @@ is referenced, gets no key: a wrong key misleads more than a missing one.
 
 from __future__ import annotations
 
-import logging
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
 
-from text2sql.execution import ExecutionError, execute_read_only
+from text2sql.schema.data_queries import BudgetedQueries, table_source
 from text2sql.schema.model import Column, DatabaseSchema, Table
-
-logger = logging.getLogger(__name__)
 
 # Names that identify a row: any ending in `id` (`aid`, `customer_id`, `CustomerId`), and `code`, `key`, `no` as a
 # word (`airline_code`, `order_key`, `order_no`). The data checks rule out the rest (`paid` is never unique).
@@ -56,7 +52,10 @@ def infer_keys(
     """The keys the names suggest and the data confirms, for a schema that declares none (see the module doc).
     A query that fails or times out rules its candidate out; at most `max_queries` queries are run, and none once
     `budget_s` has passed, so a large database delays its schema by a bounded time."""
-    probe = _Probe(url, dialect, timeout_s=timeout_s, max_queries=max_queries, deadline=time.monotonic() + budget_s)
+    queries = BudgetedQueries(
+        url, dialect, timeout_s=timeout_s, budget_s=budget_s, max_queries=max_queries, purpose="key inference"
+    )
+    probe = _Probe(queries, dialect)
     confirmed: dict[tuple[str, str], list[tuple[Table, Column]]] = {}
     for child, child_column, parent, parent_column in _candidates(schema):
         if probe.unique(parent, parent_column) is not True:
@@ -123,9 +122,8 @@ def _types_agree(child: str, parent: str) -> bool:
 class _Probe:
     """The data checks, each query run once and read-only."""
 
-    def __init__(self, url: str, dialect: str, *, timeout_s: float, max_queries: int, deadline: float) -> None:
-        self._url, self._dialect, self._timeout_s = url, sqlglot.Dialect.get_or_raise(dialect), timeout_s
-        self._left, self._deadline = max_queries, deadline
+    def __init__(self, queries: BudgetedQueries, dialect: str) -> None:
+        self._queries, self._dialect = queries, sqlglot.Dialect.get_or_raise(dialect)
         self._unique: dict[tuple[str, str], bool] = {}
 
     def unique(self, table: Table, column: Column) -> bool | None:
@@ -135,7 +133,7 @@ class _Probe:
             name = exp.column(column.name, quoted=True)
             query = exp.select(
                 exp.func("count", exp.Star()), exp.func("count", name), exp.Count(this=exp.Distinct(expressions=[name]))
-            ).from_(_table(table.name, self._dialect))
+            ).from_(table_source(table.name, self._dialect))
             row = self._row(query)
             self._unique[key] = None if row is None else row[0] > 0 and row[0] == row[1] == row[2]
         return self._unique[key]
@@ -146,27 +144,13 @@ class _Probe:
         parent_name = exp.column(parent_column.name, table="p", quoted=True)
         query = (
             exp.select(exp.func("count", child_name), exp.func("count", parent_name))
-            .from_(exp.alias_(_table(child.name, self._dialect), "c"))
-            .join(exp.alias_(_table(parent.name, self._dialect), "p"), on=exp.EQ(this=child_name, expression=parent_name),
+            .from_(exp.alias_(table_source(child.name, self._dialect), "c"))
+            .join(exp.alias_(table_source(parent.name, self._dialect), "p"), on=exp.EQ(this=child_name, expression=parent_name),
                   join_type="left")
         )
         row = self._row(query)
         return row[1] / row[0] if row is not None and row[0] else 0.0
 
     def _row(self, query: exp.Expression) -> tuple | None:
-        left_s = self._deadline - time.monotonic()
-        if self._left <= 0 or left_s <= 0:
-            return None
-        self._left -= 1
-        sql = query.sql(dialect=self._dialect)
-        try:
-            rows = execute_read_only(self._url, sql, max_rows=1, timeout_s=min(self._timeout_s, left_s)).rows
-        except ExecutionError as e:
-            logger.info("key inference: %s skipped: %s", sql, e)
-            return None
-        return tuple(rows[0]) if rows else None
-
-
-def _table(name: str, dialect: sqlglot.Dialect) -> exp.Table:
-    # An exposed schema's table is named `schema.table`.
-    return exp.to_table(name, dialect=dialect) if "." in name else exp.table_(name, quoted=True)
+        rows = self._queries.rows(query, max_rows=1)
+        return rows[0] if rows else None

@@ -16,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 
 from text2sql.execution import ExecutionError, execute_read_only
+from text2sql.schema.data_queries import table_source
 from text2sql.schema.model import DatabaseSchema
 
 logger = logging.getLogger(__name__)
@@ -114,9 +115,8 @@ def build_value_index(
 
 def _distinct_values_sql(table: str, column: str, dialect: str, *, max_chars: int, limit: int) -> str:
     name = exp.column(column, quoted=True)
-    source = exp.to_table(table, dialect=dialect) if "." in table else exp.table_(table, quoted=True)
     query = (
-        exp.select(name).distinct().from_(source)
+        exp.select(name).distinct().from_(table_source(table, dialect))
         .where(exp.and_(name.is_(exp.null()).not_(), exp.func("length", name) <= max_chars))
         .limit(limit)
     )
