@@ -40,6 +40,12 @@ def pg_check(sql: str, url: str, schema_name: str):
     return check_candidate(sql, dialects=POSTGRES, schema=schema, validate=True, target=target)
 
 
+def mysql_check(sql: str, url: str, table: str):
+    schema = introspect(url, include_tables=[table])
+    target = ExecutionTarget(url=url, dialect="mysql", max_rows=10, timeout_s=5)
+    return check_candidate(sql, dialects=MYSQL, schema=schema, validate=True, target=target)
+
+
 def test_the_server_misses_mixed_case_names_written_unquoted(pg_shop: str) -> None:
     with pytest.raises(ExecutionError, match="does not exist"):
         execute_read_only(pg_shop, "SELECT FirstName FROM Customer", max_rows=10, timeout_s=5)
@@ -92,9 +98,7 @@ def test_mariadb_table_names_keep_their_case(mysql_engine: sa.Engine, mysql_pref
     if case_sensitive:
         with pytest.raises(ExecutionError):
             execute_read_only(mysql_url, written, max_rows=10, timeout_s=5)
-    schema = introspect(mysql_url, include_tables=[table])
-    target = ExecutionTarget(url=mysql_url, dialect="mysql", max_rows=10, timeout_s=5)
-    outcome = check_candidate(written, dialects=MYSQL, schema=schema, validate=True, target=target)
+    outcome = mysql_check(written, mysql_url, table)
     assert outcome.ok, outcome.error
     assert [tuple(r) for r in outcome.result.rows] == [("Ann",)]
     assert outcome.answer_sql == f"SELECT firstname FROM {table} WHERE customerid = 1"
@@ -167,17 +171,9 @@ def test_mariadb_compares_without_case_so_nothing_is_relinked(
     with mysql_engine.begin() as connection:
         connection.exec_driver_sql(f"CREATE TABLE `{table}` (Code CHAR(3) PRIMARY KEY, Continent TEXT, Region TEXT)")
         connection.exec_driver_sql(f"INSERT INTO `{table}` VALUES ('EGY', 'Africa', 'Northern Africa')")
-    schema = introspect(mysql_url, include_tables=[table])
-    target = ExecutionTarget(url=mysql_url, dialect="mysql", max_rows=10, timeout_s=5)
-    moved = check_candidate(
-        f"SELECT Code FROM {table} WHERE Continent = 'Northern Africa'", dialects=MYSQL, schema=schema,
-        validate=True, target=target,
-    )
+    moved = mysql_check(f"SELECT Code FROM {table} WHERE Continent = 'Northern Africa'", mysql_url, table)
     assert moved.ok and [tuple(r) for r in moved.result.rows] == [("EGY",)], moved.error
     assert moved.answer_sql == f"SELECT Code FROM {table} WHERE Region = 'Northern Africa'"
     # MariaDB's default collation already finds 'africa': the column holds it, and the literal stays as written.
-    kept = check_candidate(
-        f"SELECT Code FROM {table} WHERE Continent = 'africa'", dialects=MYSQL, schema=schema, validate=True,
-        target=target,
-    )
+    kept = mysql_check(f"SELECT Code FROM {table} WHERE Continent = 'africa'", mysql_url, table)
     assert kept.ok and not kept.fixes and [tuple(r) for r in kept.result.rows] == [("EGY",)]
