@@ -32,6 +32,7 @@ from text2sql.execution import ExecutionError, execute_read_only
 from text2sql.pipeline.conflicting_filters import split_conflicting_filters
 from text2sql.pipeline.join_bridges import bridge_joins
 from text2sql.pipeline.literal_columns import relink_literals
+from text2sql.pipeline.shared_columns import qualify_shared_columns
 from text2sql.pipeline.unused_joins import drop_unused_joins
 from text2sql.pipeline.value_probe import DatabaseProbe
 from text2sql.schema.introspect import introspect
@@ -50,7 +51,11 @@ REWRITES = {
     "drop_unused_joins": lambda url, dialect: drop_unused_joins,
     "relink_literals": _asking,
     "intersect_conflicting_filters": lambda url, dialect: split_conflicting_filters,
+    "qualify_shared_columns": lambda url, dialect: qualify_shared_columns,
 }
+# Rewrites of statements the database refused: replayed on refused final answers too (the others act on valid,
+# running statements, and refused answers are skipped for them).
+ON_REFUSED = {"qualify_shared_columns"}
 # Default runs over whole suites (and the Chinese sample): a rewrite that was on when one ran finds nothing.
 DEFAULT_RUNS = (
     "qwen2.5-coder-0.5b__spider__default__486",
@@ -66,13 +71,15 @@ DEFAULT_RUNS = (
 )
 
 
-def replay(details: list[dict], questions: dict[str, dict], gold: GoldCache, suite: str, rewrite_for) -> dict:
+def replay(
+    details: list[dict], questions: dict[str, dict], gold: GoldCache, suite: str, rewrite_for, *, refused: bool = False
+) -> dict:
     """How many answers the rewrite (`rewrite_for(url, dialect)`) changes, and how many of those turn right or
     wrong. The schema is the one the database declares: keys the server reads from a database's data
     (`infer_relationships`) are not there, so the join rewrites find less to do on sql-eval than served."""
     changed, right, wrong, schemas, rewrites = [], 0, 0, {}, {}
     for detail in details:
-        if detail.get("status") != 200 or detail.get("error") or not detail.get("sql"):
+        if detail.get("status") != 200 or (detail.get("error") and not refused) or not detail.get("sql"):
             continue
         question = questions[detail["id"]]
         url = resolve_url(gold.databases[question["database"]])
@@ -123,6 +130,10 @@ def main() -> int:
     parser.add_argument(
         "--runs", nargs="+", default=list(DEFAULT_RUNS), help="saved runs, <model>__<suite>__<variant>__<n>"
     )
+    parser.add_argument(
+        "--rewrites", nargs="+", choices=sorted(REWRITES), default=list(REWRITES),
+        help="replay only these; the saved results of the others are kept",
+    )
     add_dataset_flags(parser, "spider", "sql-eval")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -131,7 +142,9 @@ def main() -> int:
         "sql_eval_dir": dataset_dir_from_args(args, "sql-eval"),
     }
     saved = json.loads((RESULTS_DIR / "accuracy.json").read_text())["runs"]
-    results = []
+    saved_results = RESULTS_DIR / "replay-fixes.json"
+    kept = json.loads(saved_results.read_text())["results"] if saved_results.exists() else []
+    results = [r for r in kept if r["rewrite"] not in args.rewrites]
     for name in args.runs:
         model, suite, variant, count = name.split("__")
         run = next(
@@ -146,8 +159,8 @@ def main() -> int:
         ]
         gold = GoldCache(database_config([suite], **data_dirs))
         questions = {q["id"]: q for q in suite_questions(suite, **data_dirs)}
-        for rewrite, rewrite_for in REWRITES.items():
-            outcome = replay(details, questions, gold, suite, rewrite_for)
+        for rewrite in args.rewrites:
+            outcome = replay(details, questions, gold, suite, REWRITES[rewrite], refused=rewrite in ON_REFUSED)
             logger.info(
                 "%s %s: %d changed, %d now right, %d now wrong",
                 name,
@@ -159,6 +172,8 @@ def main() -> int:
             results.append(
                 {"run": name, "finished_at": run.get("finished_at", "-"), "rewrite": rewrite, **outcome}
             )
+    order = list(REWRITES)
+    results.sort(key=lambda r: (r["run"], order.index(r["rewrite"])))
     publish("replay-fixes", {"results": results}, render(results))
     return 0
 

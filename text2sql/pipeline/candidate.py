@@ -21,6 +21,7 @@ from text2sql.pipeline.fixes import fix_identifiers as fix_identifiers_in
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.join_bridges import bridge_joins as bridge_joins_in
 from text2sql.pipeline.literal_columns import relink_literals as relink_literals_in
+from text2sql.pipeline.shared_columns import qualify_shared_columns
 from text2sql.pipeline.spelling import respell_identifiers
 from text2sql.pipeline.unused_joins import drop_unused_joins as drop_unused_joins_in
 from text2sql.pipeline.value_probe import DatabaseProbe
@@ -94,6 +95,11 @@ def check_candidate(
             )
         if not validation.valid:
             return outcome.fail("validate", issues_text(validation), validation.errors[0].code)
+        if fix_identifiers and schema is not None:
+            # No switch of its own: it only changes statements that every supported database refuses.
+            validation = _with_rewrite(
+                validation, outcome, qualify_shared_columns, dialect=dialects.generation, schema=schema
+            )
         if fix_identifiers and bridge_joins and schema is not None:
             validation = _with_rewrite(
                 validation, outcome, bridge_joins_in, dialect=dialects.generation, schema=schema, joined=True
@@ -192,7 +198,7 @@ def _with_rewrite(
     joined: bool = False,
 ) -> ValidationResult:
     """A valid statement rewritten without a model call (a join bridged along the keys, join_bridges.py; an unread
-    join dropped, unused_joins.py; a literal moved to the column that holds it, literal_columns.py; two values
+    join dropped, unused_joins.py; a shared column qualified, shared_columns.py; a literal moved to the column that holds it, literal_columns.py; two values
     asked of one row asked apart and intersected, conflicting_filters.py); kept only if it still validates. `joined`: the rewrite added a join."""
     rewritten = rewrite(validation.sql, dialect=dialect, schema=schema)
     if rewritten is None:
