@@ -172,8 +172,8 @@ def main() -> int:
             results.append(
                 {"run": name, "finished_at": run.get("finished_at", "-"), "rewrite": rewrite, **outcome}
             )
-    order = list(REWRITES)
-    results.sort(key=lambda r: (r["run"], order.index(r["rewrite"])))
+    runs, rewrites = list(DEFAULT_RUNS), list(REWRITES)
+    results.sort(key=lambda r: (runs.index(r["run"]) if r["run"] in runs else len(runs), r["run"], rewrites.index(r["rewrite"])))
     publish("replay-fixes", {"results": results}, render(results))
     return 0
 
