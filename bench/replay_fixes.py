@@ -32,6 +32,7 @@ from text2sql.execution import ExecutionError, execute_read_only
 from text2sql.pipeline.conflicting_filters import split_conflicting_filters
 from text2sql.pipeline.join_bridges import bridge_joins
 from text2sql.pipeline.literal_columns import relink_literals
+from text2sql.pipeline.negated_joins import negate_across_joins
 from text2sql.pipeline.shared_columns import qualify_shared_columns
 from text2sql.pipeline.unused_joins import drop_unused_joins
 from text2sql.pipeline.value_probe import DatabaseProbe
@@ -52,7 +53,10 @@ REWRITES = {
     "relink_literals": _asking,
     "intersect_conflicting_filters": lambda url, dialect: split_conflicting_filters,
     "qualify_shared_columns": lambda url, dialect: qualify_shared_columns,
+    "negate_across_joins": lambda url, dialect: negate_across_joins,
 }
+# Rewrites that read the question too.
+READS_QUESTION = {"negate_across_joins"}
 # Rewrites of statements the database refused: replayed on refused final answers too (the others act on valid,
 # running statements, and refused answers are skipped for them).
 ON_REFUSED = {"qualify_shared_columns"}
@@ -72,7 +76,8 @@ DEFAULT_RUNS = (
 
 
 def replay(
-    details: list[dict], questions: dict[str, dict], gold: GoldCache, suite: str, rewrite_for, *, refused: bool = False
+    details: list[dict], questions: dict[str, dict], gold: GoldCache, suite: str, rewrite_for, *, refused: bool = False,
+    reads_question: bool = False,
 ) -> dict:
     """How many answers the rewrite (`rewrite_for(url, dialect)`) changes, and how many of those turn right or
     wrong. The schema is the one the database declares: keys the server reads from a database's data
@@ -85,7 +90,8 @@ def replay(
         url = resolve_url(gold.databases[question["database"]])
         schema = schemas.setdefault(url, introspect(url))
         rewrite = rewrites.setdefault(url, rewrite_for(url, question["dialect"]))
-        rewritten = rewrite(detail["sql"], dialect=question["dialect"], schema=schema)
+        asked = {"question": question["question"]} if reads_question else {}
+        rewritten = rewrite(detail["sql"], dialect=question["dialect"], schema=schema, **asked)
         if rewritten is None:
             continue
         try:
@@ -160,7 +166,10 @@ def main() -> int:
         gold = GoldCache(database_config([suite], **data_dirs))
         questions = {q["id"]: q for q in suite_questions(suite, **data_dirs)}
         for rewrite in args.rewrites:
-            outcome = replay(details, questions, gold, suite, REWRITES[rewrite], refused=rewrite in ON_REFUSED)
+            outcome = replay(
+                details, questions, gold, suite, REWRITES[rewrite], refused=rewrite in ON_REFUSED,
+                reads_question=rewrite in READS_QUESTION,
+            )
             logger.info(
                 "%s %s: %d changed, %d now right, %d now wrong",
                 name,

@@ -68,6 +68,12 @@ class SqlGenerateRequest(StrictModel):
         description="With fix_identifiers: a WHERE asking one column for two values (no row meets it) becomes one "
         "query per value, intersected; default: the app's pipeline.intersect_conflicting_filters.",
     )
+    negate_across_joins: bool | None = Field(
+        default=None,
+        description="With fix_identifiers, for a negated question: a <> on a table reached through a one-to-many "
+        "join (some row that differs) becomes NOT EXISTS (no matching row); default: the app's "
+        "pipeline.negate_across_joins.",
+    )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
     followup_edit: bool | None = Field(
         default=None,

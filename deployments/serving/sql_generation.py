@@ -9,6 +9,7 @@ from deployments.protocol.sql import SqlGenerateRequest, SqlGenerateResponse
 from text2sql.pipeline import generate as _pipeline
 from text2sql.pipeline.engine import Engine
 from text2sql.pipeline.inputs import SchemaContext, SqlTask
+from text2sql.pipeline.rewrites import Rewrites
 from text2sql.pipeline.settings import ModelProfile
 from text2sql.schema import DatabaseSchema
 
@@ -20,12 +21,7 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
         history=request.history,
         validate_sql=request.validate_sql,
         max_repairs=request.max_repairs,
-        fix_identifiers=request.fix_identifiers,
-        complete_joins=request.complete_joins,
-        bridge_joins=request.bridge_joins,
-        drop_unused_joins=request.drop_unused_joins,
-        relink_literals=request.relink_literals,
-        intersect_conflicting_filters=request.intersect_conflicting_filters,
+        **{switch: getattr(request, switch) for switch in Rewrites.model_fields},
         n=request.n,
         greedy_candidate=request.greedy_candidate,
         followup_edit=request.followup_edit,

@@ -23,6 +23,7 @@ from deployments.serving.table_exports import TableExports
 from text2sql.pipeline.answer import Attempt, Timings, Usage
 from text2sql.pipeline.candidate import CandidateOutcome, Dialects, check_candidate
 from text2sql.pipeline.inputs import SchemaContext
+from text2sql.pipeline.rewrites import Rewrites
 from text2sql.prompts import HistoryTurn
 from text2sql.table_qa import (
     NotATableQuery,
@@ -70,7 +71,7 @@ async def generate_sql(
         schema=context.schema_,
         validate=request.validate_sql,
         target=context.target,
-        fix_identifiers=False,  # the SQL is built from the schema's own names
+        rewrites=Rewrites(fix_identifiers=False),  # the SQL is built from the schema's own names
     )
     result = outcome.result
     response = SqlGenerateResponse(

@@ -10,6 +10,7 @@ from text2sql.execution import execute_read_only
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.conflicting_filters import split_conflicting_filters
 from text2sql.pipeline.inputs import ExecutionTarget
+from text2sql.pipeline.rewrites import Rewrites
 from text2sql.schema.introspect import introspect
 
 DDL = """
@@ -77,5 +78,5 @@ def test_the_candidate_check_intersects_unless_switched_off(database) -> None:
     split = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target)
     assert split.ok and "INTERSECT" in split.answer_sql and [tuple(r) for r in split.result.rows] == [("Belgium",)]
     for switches in ({"intersect_conflicting_filters": False}, {"fix_identifiers": False}):
-        kept = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target, **switches)
+        kept = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target, rewrites=Rewrites(**switches))
         assert kept.ok and not kept.fixes and kept.result.rows == []

@@ -14,6 +14,7 @@ from text2sql.execution import execute_read_only
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.dialect_slips import rewrite_foreign_functions
 from text2sql.pipeline.inputs import ExecutionTarget
+from text2sql.pipeline.rewrites import Rewrites
 from text2sql.schema.introspect import introspect
 
 THIS_YEAR = datetime.date.today().year
@@ -32,7 +33,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def checked(reply: str, database: str, *, fix: bool = True):
     return check_candidate(
-        reply, dialects=SQLITE, schema=introspect(database), validate=True, fix_identifiers=fix,
+        reply, dialects=SQLITE, schema=introspect(database), validate=True, rewrites=Rewrites(fix_identifiers=fix),
         target=ExecutionTarget(url=database, dialect="sqlite", max_rows=100, timeout_s=5),
     )
 

@@ -7,6 +7,7 @@ import pytest
 
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.fixes import fix_identifiers, fold
+from text2sql.pipeline.rewrites import Rewrites
 from text2sql.schema import DatabaseSchema
 
 SCHEMA = DatabaseSchema.model_validate(
@@ -83,7 +84,7 @@ def test_the_candidate_check_applies_a_fix_and_reports_it() -> None:
 
 def test_the_switch_turns_fixes_off() -> None:
     reply = "SELECT T2.weight FROM Pets AS T1 JOIN Has_Pet AS T2 ON T1.PetID = T2.PetID"
-    outcome = check_candidate(reply, dialects=SQLITE, schema=SCHEMA, validate=True, fix_identifiers=False)
+    outcome = check_candidate(reply, dialects=SQLITE, schema=SCHEMA, validate=True, rewrites=Rewrites(fix_identifiers=False))
     assert not outcome.ok and outcome.code == "unknown_column" and outcome.fixes == []
 
 

@@ -11,6 +11,7 @@ from text2sql.execution import execute_read_only
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.join_bridges import bridge_joins, compares_itself
+from text2sql.pipeline.rewrites import Rewrites
 from text2sql.schema.introspect import introspect
 
 DDL = """
@@ -155,7 +156,7 @@ def test_the_candidate_check_runs_the_bridged_query_and_reports_it(database, sch
     # Switched off (or with fix_identifiers off), the query runs as written: every artist, whatever the genre.
     for switches in ({"bridge_joins": False}, {"fix_identifiers": False}):
         plain = check_candidate(
-            reply, dialects=SQLITE, schema=schema, validate=True, target=target, **switches
+            reply, dialects=SQLITE, schema=schema, validate=True, target=target, rewrites=Rewrites(**switches)
         )
         assert plain.ok and not plain.fixes and not plain.joined
         assert sorted(tuple(r) for r in plain.result.rows) == [("AC/DC",), ("Miles",), ("Nobody",)]

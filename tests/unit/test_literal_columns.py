@@ -11,6 +11,7 @@ from text2sql.execution import execute_read_only
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.literal_columns import relink_literals
+from text2sql.pipeline.rewrites import Rewrites
 from text2sql.pipeline.value_probe import DatabaseProbe
 from text2sql.schema.introspect import introspect
 
@@ -113,7 +114,7 @@ def test_the_candidate_check_relinks_only_where_the_query_may_run(database, sche
     assert [tuple(r) for r in checked.result.rows] == [(1,)]
     assert checked.fixes == ["compared country.Name instead of country.Region, which holds none of 'Asia Minor'"]
     for switches in ({"relink_literals": False}, {"fix_identifiers": False}):
-        kept = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target, **switches)
+        kept = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target, rewrites=Rewrites(**switches))
         assert kept.ok and not kept.fixes and [tuple(r) for r in kept.result.rows] == [(0,)]
     unexecuted = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=None)
     assert unexecuted.ok and unexecuted.answer_sql == reply

@@ -11,6 +11,7 @@ from tests.sqlite_files import sqlite_database
 from text2sql.execution import ExecutionError, execute_read_only
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.inputs import ExecutionTarget
+from text2sql.pipeline.rewrites import Rewrites
 from text2sql.pipeline.shared_columns import qualify_shared_columns
 from text2sql.schema.introspect import introspect
 
@@ -106,7 +107,7 @@ def test_the_candidate_check_qualifies_unless_fixes_are_off(database, schema) ->
     fixed = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target)
     assert fixed.ok and sorted(tuple(r) for r in fixed.result.rows) == [(1,), (2,)]
     assert fixed.fixes == ["qualified museum_id as T1.Museum_ID (the tables holding it are joined on it)"]
-    refused = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target, fix_identifiers=False)
+    refused = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target, rewrites=Rewrites(fix_identifiers=False))
     assert refused.stage == "execute" and "ambiguous" in refused.error
 
 

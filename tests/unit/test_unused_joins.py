@@ -10,6 +10,7 @@ from tests.sqlite_files import sqlite_database
 from text2sql.execution import execute_read_only
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.inputs import ExecutionTarget
+from text2sql.pipeline.rewrites import Rewrites
 from text2sql.pipeline.unused_joins import drop_unused_joins
 from text2sql.schema.introspect import introspect
 
@@ -104,5 +105,5 @@ def test_the_candidate_check_drops_the_join_unless_switched_off(database, schema
     assert dropped.ok and dropped.answer_sql == "SELECT SUM(T2.Total) FROM invoice AS T2"
     assert [tuple(r) for r in dropped.result.rows] == [(15.0,)]
     for switches in ({"drop_unused_joins": False}, {"fix_identifiers": False}):
-        kept = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target, **switches)
+        kept = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target, rewrites=Rewrites(**switches))
         assert kept.ok and not kept.fixes and [tuple(r) for r in kept.result.rows] == [(35.0,)]

@@ -21,6 +21,8 @@ from text2sql.pipeline.fixes import fix_identifiers as fix_identifiers_in
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.join_bridges import bridge_joins as bridge_joins_in
 from text2sql.pipeline.literal_columns import relink_literals as relink_literals_in
+from text2sql.pipeline.negated_joins import negate_across_joins
+from text2sql.pipeline.rewrites import Rewrites
 from text2sql.pipeline.shared_columns import qualify_shared_columns
 from text2sql.pipeline.spelling import respell_identifiers
 from text2sql.pipeline.unused_joins import drop_unused_joins as drop_unused_joins_in
@@ -64,6 +66,9 @@ class CandidateOutcome:
         return self
 
 
+ALL_ON = Rewrites()
+
+
 def check_candidate(
     reply: str,
     *,
@@ -73,14 +78,12 @@ def check_candidate(
     target: ExecutionTarget | None = None,
     budget: ByteBudget | None = None,
     round_index: int = 0,
-    fix_identifiers: bool = True,
-    complete_joins: bool = True,
-    bridge_joins: bool = True,
-    drop_unused_joins: bool = True,
-    relink_literals: bool = True,
-    intersect_conflicting_filters: bool = True,
+    rewrites: Rewrites = ALL_ON,
+    question: str | None = None,
 ) -> CandidateOutcome:
-    """Judge one reply; blocking (it may run a query), so async callers use a worker thread."""
+    """Judge one reply; blocking (it may run a query), so async callers use a worker thread. `question` is read by
+    the rewrites that depend on its wording (negate_across_joins)."""
+    fix_identifiers = rewrites.fix_identifiers
     extracted = extract_sql(reply)
     outcome = CandidateOutcome(round=round_index, extracted=extracted)
     if not extracted:
@@ -91,7 +94,7 @@ def check_candidate(
             validation = _with_rewritten_functions(validation, outcome, dialect=dialects.generation, schema=schema)
         if not validation.valid and fix_identifiers and schema is not None:
             validation = _with_fixed_identifiers(
-                validation, outcome, dialect=dialects.generation, schema=schema, joins=complete_joins
+                validation, outcome, dialect=dialects.generation, schema=schema, joins=rewrites.complete_joins
             )
         if not validation.valid:
             return outcome.fail("validate", issues_text(validation), validation.errors[0].code)
@@ -100,22 +103,27 @@ def check_candidate(
             validation = _with_rewrite(
                 validation, outcome, qualify_shared_columns, dialect=dialects.generation, schema=schema
             )
-        if fix_identifiers and bridge_joins and schema is not None:
+        if fix_identifiers and rewrites.bridge_joins and schema is not None:
             validation = _with_rewrite(
                 validation, outcome, bridge_joins_in, dialect=dialects.generation, schema=schema, joined=True
             )
-        if fix_identifiers and drop_unused_joins and schema is not None:
+        if fix_identifiers and rewrites.drop_unused_joins and schema is not None:
             validation = _with_rewrite(
                 validation, outcome, drop_unused_joins_in, dialect=dialects.generation, schema=schema
             )
-        if fix_identifiers and relink_literals and schema is not None and target is not None:
+        if fix_identifiers and rewrites.relink_literals and schema is not None and target is not None:
             # The data is asked which column holds a literal: only where the query may run anyway.
             probe = DatabaseProbe(target.url, target.dialect, timeout_s=min(target.timeout_s, 5.0))
             validation = _with_rewrite(
                 validation, outcome, partial(relink_literals_in, probe=probe), dialect=dialects.generation,
                 schema=schema,
             )
-        if fix_identifiers and intersect_conflicting_filters and schema is not None:
+        if fix_identifiers and rewrites.negate_across_joins and schema is not None:
+            validation = _with_rewrite(
+                validation, outcome, partial(negate_across_joins, question=question), dialect=dialects.generation,
+                schema=schema,
+            )
+        if fix_identifiers and rewrites.intersect_conflicting_filters and schema is not None:
             validation = _with_rewrite(
                 validation, outcome, split_conflicting_filters, dialect=dialects.generation, schema=schema
             )
@@ -199,7 +207,8 @@ def _with_rewrite(
 ) -> ValidationResult:
     """A valid statement rewritten without a model call (a join bridged along the keys, join_bridges.py; an unread
     join dropped, unused_joins.py; a shared column qualified, shared_columns.py; a literal moved to the column that holds it, literal_columns.py; two values
-    asked of one row asked apart and intersected, conflicting_filters.py); kept only if it still validates. `joined`: the rewrite added a join."""
+    asked of one row asked apart and intersected, conflicting_filters.py; a negation across a one-to-many join made NOT EXISTS,
+    negated_joins.py); kept only if it still validates. `joined`: the rewrite added a join."""
     rewritten = rewrite(validation.sql, dialect=dialect, schema=schema)
     if rewritten is None:
         return validation

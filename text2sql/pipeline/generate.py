@@ -31,6 +31,7 @@ from text2sql.pipeline.context import (
 )
 from text2sql.pipeline.engine import Engine, GenerationRequest, SamplingParams
 from text2sql.pipeline.inputs import SchemaContext, SqlTask
+from text2sql.pipeline.rewrites import Rewrites
 from text2sql.pipeline.sampling import merge_sampling
 from text2sql.pipeline.settings import ModelProfile, PipelineSettings
 from text2sql.pipeline.translation import translate_question
@@ -51,12 +52,7 @@ class Plan:
     sampling: SamplingParams
     n: int
     max_repairs: int
-    fix_identifiers: bool
-    complete_joins: bool
-    bridge_joins: bool
-    drop_unused_joins: bool
-    relink_literals: bool
-    intersect_conflicting_filters: bool
+    rewrites: Rewrites
     notes: list[str]
     adapter: str | None = None
     fallback_candidates: int = 0
@@ -160,18 +156,7 @@ def plan_task(
     return Plan(
         template=template, dialects=dialects, history=history, history_dropped=dropped, prompt_schema=prompt_schema,
         sampling=sampling, n=n, max_repairs=max_repairs,
-        fix_identifiers=task.fix_identifiers if task.fix_identifiers is not None else settings.fix_identifiers,
-        complete_joins=task.complete_joins if task.complete_joins is not None else settings.complete_joins,
-        bridge_joins=task.bridge_joins if task.bridge_joins is not None else settings.bridge_joins,
-        drop_unused_joins=(
-            task.drop_unused_joins if task.drop_unused_joins is not None else settings.drop_unused_joins
-        ),
-        relink_literals=task.relink_literals if task.relink_literals is not None else settings.relink_literals,
-        intersect_conflicting_filters=(
-            task.intersect_conflicting_filters
-            if task.intersect_conflicting_filters is not None
-            else settings.intersect_conflicting_filters
-        ),
+        rewrites=Rewrites.resolved(task, settings),
         notes=_notes(task, context, settings, dropped=dropped, prompt_schema=prompt_schema),
         adapter=model.adapter,
         examples=context.examples,
@@ -287,12 +272,8 @@ async def _attempt(
         target=context.target,
         budget=budget,
         round_index=round_index,
-        fix_identifiers=plan.fix_identifiers,
-        complete_joins=plan.complete_joins,
-        bridge_joins=plan.bridge_joins,
-        drop_unused_joins=plan.drop_unused_joins,
-        relink_literals=plan.relink_literals,
-        intersect_conflicting_filters=plan.intersect_conflicting_filters,
+        rewrites=plan.rewrites,
+        question=task.question,
     )
     totals.execute_ms += outcome.execute_ms
     return _recorded(totals, outcome)

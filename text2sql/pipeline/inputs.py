@@ -69,6 +69,10 @@ class SqlTask(StrictModel):
     intersect_conflicting_filters: bool | None = Field(
         default=None, description="Ask one column's two values apart and intersect; default from the pipeline."
     )
+    negate_across_joins: bool | None = Field(
+        default=None,
+        description="A negated question's <> across a one-to-many join becomes NOT EXISTS; default from the pipeline.",
+    )
     n: int = Field(default=1, ge=1, description="Candidates per round; > 1 votes by result.")
     followup_edit: bool | None = Field(
         default=None, description="Put a follow-up as a change to the previous SQL; default from the pipeline."

@@ -63,6 +63,13 @@ class PipelineSettings(StrictModel):
         "T2.Language = 'French', which no row meets) becomes one query per value, intersected (the entities that "
         "have both); a lone COUNT counts the intersection; no model call.",
     )
+    negate_across_joins: bool = Field(
+        default=True,
+        description="With fix_identifiers, when the question is negated (not, no, never, without, 不, 没有...): a "
+        "<> on a table the selected one reaches through a one-to-many foreign key (students JOIN has_pet JOIN pets "
+        "WHERE pettype <> 'cat': students with some other pet) becomes NOT EXISTS of the matching row (students "
+        "with no cat), and the join that only carried it goes; no model call.",
+    )
     max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
     value_linking: bool = Field(
         default=False,
