@@ -1,7 +1,7 @@
 """The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
 the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking, join
 completion, joins bridged along the keys, unread joins dropped, literals moved to the column that holds them,
-two values of one column intersected, keys read from the data, the greedy candidate of a vote, follow-ups as
+two values of one column intersected, a negation across a one-to-many join, keys read from the data, the greedy candidate of a vote, follow-ups as
 edits, the rewriting of another dialect's functions, and the note for, and translation of, Chinese questions."""
 
 from __future__ import annotations
@@ -205,6 +205,24 @@ def test_one_column_asked_for_two_values_is_asked_apart_and_intersected(base_url
             "HAVING SUM(t.GenreId = 1) > 0 AND SUM(t.GenreId = 2) > 0"
         ))
     assert playlists and {tuple(row) for row in both["rows"]} == playlists, both["rows"]
+
+
+def test_a_negated_question_across_a_one_to_many_join_asks_for_no_such_row(base_url):
+    # The 0.5B writes `Artist JOIN Album ... WHERE Title <> 'Greatest Hits'`: every artist with some other album,
+    # once per album, and none of the artists with no album at all.
+    question = "Which artists do not have an album called 'Greatest Hits'?"
+    ask(base_url, question, max_repairs=0)  # as above: the two requests below reuse the whole prompt
+    some_other = ask(base_url, question, max_repairs=0, negate_across_joins=False)
+    assert "<> 'Greatest Hits'" in some_other["sql"] and " JOIN Album" in some_other["sql"], some_other
+    negated = ask(base_url, question, max_repairs=0)
+    assert negated["success"] and "NOT EXISTS" in negated["sql"] and " JOIN " not in negated["sql"], negated
+    assert negated["attempts"][0]["fixes"][-1].endswith("across a one-to-many join became NOT EXISTS (no such row); the join dropped")
+    with sqlite3.connect(f"file:{chinook_sqlite_path()}?mode=ro", uri=True) as connection:
+        artists = sorted(connection.execute(
+            "SELECT Name FROM Artist WHERE ArtistId NOT IN (SELECT ArtistId FROM Album WHERE Title = 'Greatest Hits')"
+        ))
+    assert sorted(tuple(row) for row in negated["rows"]) == artists
+    assert sorted(tuple(row) for row in some_other["rows"]) != artists  # the join's answer was wrong
 
 
 def test_followup_edit_keeps_the_conditions_of_the_previous_sql(base_url):
