@@ -53,7 +53,7 @@ class SqlGenerateRequest(StrictModel):
     )
     drop_unused_joins: bool | None = Field(
         default=None,
-        description="With fix_identifiers: where the query counts, sums or averages, drop an inner join of a table "
+        description="With fix_identifiers: where the query sums or averages and counts nothing, drop an inner join of a table "
         "on the many side of a foreign key that nothing else reads (it repeats the aggregated rows); default: the "
         "app's pipeline.drop_unused_joins.",
     )

@@ -1,4 +1,4 @@
-"""Unused joins: where a query counts, sums or averages, an inner join of a many-side table that nothing reads
+"""Unused joins: where a query sums or averages, an inner join of a many-side table that nothing reads
 repeats and filters the aggregated rows; it is dropped with no model call, and kept whenever it may be the
 question's own filter or is read anywhere. The queries run on a real SQLite file."""
 
@@ -22,11 +22,13 @@ CREATE TABLE playlist_track (PlaylistId INTEGER, TrackId INTEGER REFERENCES trac
 CREATE TABLE invoice (InvoiceId INTEGER PRIMARY KEY, Country TEXT, Total REAL);
 CREATE TABLE invoice_line (LineId INTEGER PRIMARY KEY, InvoiceId INTEGER REFERENCES invoice(InvoiceId),
                            Quantity INTEGER);
+CREATE TABLE live_album (AlbumId INTEGER PRIMARY KEY REFERENCES album(AlbumId), Venue TEXT);
 INSERT INTO album VALUES (1, 'Back'), (2, 'Blue');
 INSERT INTO track VALUES (1, 'Hells', 1, 1000), (2, 'Shook', 1, 2000), (3, 'So What', 2, 6000);
 INSERT INTO playlist_track VALUES (1, 1), (2, 1), (3, 1), (1, 2);
 INSERT INTO invoice VALUES (1, 'DE', 10.0), (2, 'DE', 4.0), (3, 'FR', 1.0);
 INSERT INTO invoice_line VALUES (1, 1, 1), (2, 1, 1), (3, 1, 2), (4, 2, 1), (5, 3, 1);
+INSERT INTO live_album VALUES (2, 'Newport');
 """
 SQLITE = Dialects(generation="sqlite", answer="sqlite", execution="sqlite")
 
@@ -92,6 +94,15 @@ def test_an_unread_from_table_gives_its_place_to_the_first_join(database, schema
         "SELECT AVG(T1.Milliseconds) FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.PlaylistId",
         # A bare star reads every table.
         "SELECT *, COUNT(*) FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId",
+        # A count over the join counts the joined rows, which is what it asks ("how many lines does each invoice
+        # have"; in the select list, HAVING or ORDER BY).
+        "SELECT T1.InvoiceId, COUNT(*) FROM invoice AS T1 JOIN invoice_line AS T2 ON T1.InvoiceId = T2.InvoiceId "
+        "GROUP BY T1.InvoiceId",
+        "SELECT COUNT(*) FROM invoice AS T1 JOIN invoice_line AS T2 ON T1.InvoiceId = T2.InvoiceId WHERE T1.Country = 'DE'",
+        "SELECT T1.Country, SUM(T1.Total) FROM invoice AS T1 JOIN invoice_line AS T2 ON T1.InvoiceId = T2.InvoiceId "
+        "GROUP BY T1.Country ORDER BY COUNT(*) DESC",
+        # The joined table's key is the reference: one row per album at most, so nothing repeats; it filters.
+        "SELECT AVG(T1.AlbumId) FROM album AS T1 JOIN live_album AS T2 ON T1.AlbumId = T2.AlbumId",
     ],
 )
 def test_a_join_that_may_be_meant_or_is_read_stays(schema, sql: str) -> None:

@@ -46,9 +46,10 @@ class PipelineSettings(StrictModel):
     )
     drop_unused_joins: bool = Field(
         default=True,
-        description="With fix_identifiers: in a query level that counts, sums or averages (not over DISTINCT), an "
-        "inner join of a table on the many side of a foreign key whose columns nothing else reads is dropped, as "
-        "it repeats and filters the rows aggregated; no model call.",
+        description="With fix_identifiers: in a query level that sums or averages (not over DISTINCT) and counts "
+        "nothing, an inner join of a table on the many side of a foreign key whose columns nothing else reads is "
+        "dropped, as it repeats and filters the rows aggregated; a count over such a join counts the joined rows, "
+        "as asked, and stays; no model call.",
     )
     relink_literals: bool = Field(
         default=True,
