@@ -2,7 +2,8 @@
 unquoted names to lower case, and MariaDB on Linux compares table names with case. Without the respelling,
 every query below fails on the server ("relation "customer" does not exist", "Table ... doesn't exist").
 The rewrites that need no model run here too: literals relinked by probes the server answers (its own quoting and
-collation), and one column's two values intersected."""
+collation), one column's two values intersected, a negation across a one-to-many join made NOT EXISTS, and a
+column shared by two joined tables qualified (the server refuses it as ambiguous)."""
 
 from __future__ import annotations
 
@@ -34,10 +35,10 @@ def pg_shop(pg_engine: sa.Engine, pg_schema: str, pg_url: str) -> str:
     return f"{pg_url}?options=-csearch_path%3D{pg_schema}"
 
 
-def pg_check(sql: str, url: str, schema_name: str):
+def pg_check(sql: str, url: str, schema_name: str, question: str | None = None):
     schema = introspect(url, schema_name=schema_name)
     target = ExecutionTarget(url=url, dialect="postgres", max_rows=10, timeout_s=5)
-    return check_candidate(sql, dialects=POSTGRES, schema=schema, validate=True, target=target)
+    return check_candidate(sql, dialects=POSTGRES, schema=schema, validate=True, target=target, question=question)
 
 
 def mysql_check(sql: str, url: str, table: str):
@@ -177,3 +178,23 @@ def test_mariadb_compares_without_case_so_nothing_is_relinked(
     # MariaDB's default collation already finds 'africa': the column holds it, and the literal stays as written.
     kept = mysql_check(f"SELECT Code FROM {table} WHERE Continent = 'africa'", mysql_url, table)
     assert kept.ok and not kept.fixes and [tuple(r) for r in kept.result.rows] == [("EGY",)]
+
+
+def test_a_negation_across_a_join_is_not_exists_with_mixed_case_names_quoted(pg_shop: str, pg_schema: str) -> None:
+    some_other = "SELECT c.FirstName FROM Customer c JOIN Invoice i ON c.CustomerId = i.CustomerId WHERE i.Total <> 9.5"
+    outcome = pg_check(some_other, pg_shop, pg_schema, question="Which customers have no invoice of 9.5?")
+    assert outcome.ok, outcome.error
+    assert outcome.answer_sql == (
+        'SELECT c."FirstName" FROM "Customer" AS c WHERE NOT EXISTS(SELECT 1 FROM "Invoice" AS i '
+        'WHERE i."CustomerId" = c."CustomerId" AND i."Total" = 9.5)'
+    )
+    assert [tuple(r) for r in outcome.result.rows] == [("Bo",)]  # the join's answer also listed Ann (her 0.5)
+
+
+def test_a_column_both_joined_tables_hold_is_qualified_for_postgres(pg_shop: str, pg_schema: str) -> None:
+    ambiguous = 'SELECT "CustomerId" FROM "Customer" c JOIN "Invoice" i ON c."CustomerId" = i."CustomerId" WHERE i."Total" > 1'
+    with pytest.raises(ExecutionError, match="ambiguous"):
+        execute_read_only(pg_shop, ambiguous, max_rows=10, timeout_s=5)
+    outcome = pg_check(ambiguous, pg_shop, pg_schema)
+    assert outcome.ok, outcome.error
+    assert sorted(tuple(r) for r in outcome.result.rows) == [(1,), (2,)]

@@ -40,6 +40,7 @@ def respell_identifiers(
     except (SqlglotError, RecursionError):
         return None
     notes: list[str] = []
+    known_by_scope: dict[int, dict[str, Table]] = {}
     for scope in scopes:
         known: dict[str, Table] = {}  # this level's schema tables by lower-cased alias
         for alias, source in scope.sources.items():
@@ -48,9 +49,14 @@ def respell_identifiers(
                 _respell(source.this, table.name, lookup, notes)
                 if not source.alias:
                     _respell_qualifiers(scope, alias, table.name, lookup, notes)
-        if lookup in _FOLDED:
+        known_by_scope[id(scope)] = known
+    if lookup in _FOLDED:
+        for scope in scopes:
             # An unqualified name may belong to any source: only when all are schema tables is its table known.
-            _respell_columns(scope, known, lookup, notes, all_known=tables_by_alias(scope, schema) is not None)
+            _respell_columns(
+                scope, known_by_scope[id(scope)], _visible(scope, known_by_scope), lookup, notes,
+                all_known=tables_by_alias(scope, schema) is not None,
+            )
     if not notes:
         return None
     return tree.sql(dialect=dialect), list(dict.fromkeys(notes))
@@ -64,8 +70,22 @@ def _respell_qualifiers(scope: Scope, alias: str, table_name: str, dialect: str,
             _respell(qualifier, table_name, dialect, notes)
 
 
+def _visible(scope: Scope, known_by_scope: dict[int, dict[str, Table]]) -> dict[str, Table]:
+    """The tables a qualified name can reach from this level: its own, then those of the levels around it (a
+    correlated subquery's `c.CustomerId` names the outer query's c); an inner alias hides an outer one."""
+    chain = []
+    while scope is not None:
+        chain.append(known_by_scope.get(id(scope), {}))
+        scope = scope.parent
+    visible: dict[str, Table] = {}
+    for known in reversed(chain):
+        visible.update(known)
+    return visible
+
+
 def _respell_columns(
-    scope: Scope, tables: dict[str, Table], dialect: str, notes: list[str], *, all_known: bool
+    scope: Scope, tables: dict[str, Table], visible: dict[str, Table], dialect: str, notes: list[str], *,
+    all_known: bool,
 ) -> None:
     aliases = select_aliases(scope)
     for column in own_columns(scope):
@@ -74,7 +94,7 @@ def _respell_columns(
             continue
         clause = column.find_ancestor(exp.Order, exp.Group, exp.Select)
         if column.table:
-            candidates = [tables[column.table.lower()]] if column.table.lower() in tables else []
+            candidates = [visible[column.table.lower()]] if column.table.lower() in visible else []
         elif not all_known or (name.name.lower() in aliases and isinstance(clause, (exp.Order, exp.Group))):
             continue  # another source's column, or a select alias: written, and folded, the way it was
         else:
