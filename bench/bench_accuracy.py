@@ -79,6 +79,7 @@ VARIANTS = {
     "no-relink": {"relink_literals": False},
     "no-intersect": {"intersect_conflicting_filters": False},
     "no-negate": {"negate_across_joins": False},
+    "keep-limits": {"drop_unasked_limits": False},
     "fallback4": {"fallback_candidates": 4},
     # Three Spider-train question/SQL pairs most like the question (never dev or sql-eval: see spider_train_store).
     "examples3": {"examples": 3},
@@ -378,7 +379,7 @@ def save(result: dict, path: Path) -> None:
 
 
 VARIANT_ORDER = (
-    "plain", "old-default", "default", "no-fix", "no-join", "no-bridge", "drop-joins", "keep-joins", "no-relink", "no-intersect", "no-negate", "no-repair", "constrained", "n5", "n5-greedy", "no-inferred-keys", "fallback4", "examples3", "values", "zh-hint",
+    "plain", "old-default", "default", "no-fix", "no-join", "no-bridge", "drop-joins", "keep-joins", "no-relink", "no-intersect", "no-negate", "keep-limits", "no-repair", "constrained", "n5", "n5-greedy", "no-inferred-keys", "fallback4", "examples3", "values", "zh-hint",
     "translate", "xiyan", "adapter",
 )
 

@@ -34,6 +34,7 @@ from text2sql.pipeline.join_bridges import bridge_joins
 from text2sql.pipeline.literal_columns import relink_literals
 from text2sql.pipeline.negated_joins import negate_across_joins
 from text2sql.pipeline.shared_columns import qualify_shared_columns
+from text2sql.pipeline.unasked_limits import drop_unasked_limit
 from text2sql.pipeline.unused_joins import drop_unused_joins
 from text2sql.pipeline.value_probe import DatabaseProbe
 from text2sql.schema.introspect import introspect
@@ -54,9 +55,16 @@ REWRITES = {
     "intersect_conflicting_filters": lambda url, dialect: split_conflicting_filters,
     "qualify_shared_columns": lambda url, dialect: qualify_shared_columns,
     "negate_across_joins": lambda url, dialect: negate_across_joins,
+    "drop_unasked_limits": lambda url, dialect: drop_unasked_limit,
 }
-# Rewrites that read the question too.
-READS_QUESTION = {"negate_across_joins"}
+# Rewrites that read the question (and, in a follow-up, the previous turn's SQL) too.
+ASKED = {
+    "negate_across_joins": lambda question: {"question": question["question"]},
+    "drop_unasked_limits": lambda question: {
+        "question": question["question"], "previous_sql": question.get("previous_sql"),
+    },
+}
+FOLLOWUP_MODES = ("edit", "history")
 # Rewrites of statements the database refused: replayed on refused final answers too (the others act on valid,
 # running statements, and refused answers are skipped for them).
 ON_REFUSED = {"qualify_shared_columns"}
@@ -77,7 +85,7 @@ DEFAULT_RUNS = (
 
 def replay(
     details: list[dict], questions: dict[str, dict], gold: GoldCache, suite: str, rewrite_for, *, refused: bool = False,
-    reads_question: bool = False,
+    asked_for=None,
 ) -> dict:
     """How many answers the rewrite (`rewrite_for(url, dialect)`) changes, and how many of those turn right or
     wrong. The schema is the one the database declares: keys the server reads from a database's data
@@ -90,7 +98,7 @@ def replay(
         url = resolve_url(gold.databases[question["database"]])
         schema = schemas.setdefault(url, introspect(url))
         rewrite = rewrites.setdefault(url, rewrite_for(url, question["dialect"]))
-        asked = {"question": question["question"]} if reads_question else {}
+        asked = asked_for(question) if asked_for else {}
         rewritten = rewrite(detail["sql"], dialect=question["dialect"], schema=schema, **asked)
         if rewritten is None:
             continue
@@ -111,6 +119,39 @@ def replay(
         "now_wrong": wrong,
         "answers_changed": changed,
     }
+
+
+def replay_followups(rewrites: list[str]) -> list[dict]:
+    """The rewrites on the follow-up benchmark's saved answers (`bench/results/followups/<model>.jsonl`), per model
+    and mode: each follow-up with its previous turn's gold SQL, which is the history the benchmark sent."""
+    from bench.bench_followups import conversations, turn_question
+    from bench.check_chinook_conversations import turn_id
+
+    questions = {}
+    for conversation in conversations():
+        for index in range(1, len(conversation["turns"])):
+            questions[turn_id(conversation["id"], index)] = turn_question(conversation, index) | {
+                "previous_sql": conversation["turns"][index - 1]["sql"],
+            }
+    gold = GoldCache(database_config(["chinook"]))
+    finished = {run["model"]: run.get("finished_at", "-") for run in json.loads((RESULTS_DIR / "followups.json").read_text())["runs"]}
+    results = []
+    for path in sorted((RESULTS_DIR / "followups").glob("*.jsonl")):
+        answers = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        for mode in FOLLOWUP_MODES:
+            details = [a for a in answers if a["mode"] == mode and a["id"] in questions]
+            if not details:
+                continue
+            name = f"followups__{path.stem}__{mode}__{len(details)}"
+            for rewrite in rewrites:
+                outcome = replay(
+                    details, questions, gold, "chinook", REWRITES[rewrite], refused=rewrite in ON_REFUSED,
+                    asked_for=ASKED.get(rewrite),
+                )
+                logger.info("%s %s: %d changed, %d now right, %d now wrong", name, rewrite, outcome["changed"],
+                            outcome["now_right"], outcome["now_wrong"])
+                results.append({"run": name, "finished_at": finished.get(path.stem, "-"), "rewrite": rewrite, **outcome})
+    return results
 
 
 def render(results: list[dict]) -> str:
@@ -140,6 +181,10 @@ def main() -> int:
         "--rewrites", nargs="+", choices=sorted(REWRITES), default=list(REWRITES),
         help="replay only these; the saved results of the others are kept",
     )
+    parser.add_argument(
+        "--followups", action="store_true",
+        help="also replay the follow-up benchmark's saved answers (bench_followups, modes: edit, history)",
+    )
     add_dataset_flags(parser, "spider", "sql-eval")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -168,7 +213,7 @@ def main() -> int:
         for rewrite in args.rewrites:
             outcome = replay(
                 details, questions, gold, suite, REWRITES[rewrite], refused=rewrite in ON_REFUSED,
-                reads_question=rewrite in READS_QUESTION,
+                asked_for=ASKED.get(rewrite),
             )
             logger.info(
                 "%s %s: %d changed, %d now right, %d now wrong",
@@ -181,6 +226,8 @@ def main() -> int:
             results.append(
                 {"run": name, "finished_at": run.get("finished_at", "-"), "rewrite": rewrite, **outcome}
             )
+    if args.followups:
+        results += replay_followups(args.rewrites)
     runs, rewrites = list(DEFAULT_RUNS), list(REWRITES)
     results.sort(key=lambda r: (runs.index(r["run"]) if r["run"] in runs else len(runs), r["run"], rewrites.index(r["rewrite"])))
     publish("replay-fixes", {"results": results}, render(results))

@@ -74,6 +74,12 @@ class SqlGenerateRequest(StrictModel):
         "join (some row that differs) becomes NOT EXISTS (no matching row); default: the app's "
         "pipeline.negate_across_joins.",
     )
+    drop_unasked_limits: bool | None = Field(
+        default=None,
+        description="With fix_identifiers, for a question with history: a LIMIT the answer adds when the previous "
+        "turn's SQL had none and the question asks for no top or bottom rows is dropped; default: the app's "
+        "pipeline.drop_unasked_limits.",
+    )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
     followup_edit: bool | None = Field(
         default=None,

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from text2sql.execution import ExecutionError, execute_read_only
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.inputs import ExecutionTarget
+from text2sql.pipeline.rewrites import Asked
 from text2sql.pipeline.spelling import respell_identifiers
 from text2sql.schema.introspect import introspect
 
@@ -38,7 +39,7 @@ def pg_shop(pg_engine: sa.Engine, pg_schema: str, pg_url: str) -> str:
 def pg_check(sql: str, url: str, schema_name: str, question: str | None = None):
     schema = introspect(url, schema_name=schema_name)
     target = ExecutionTarget(url=url, dialect="postgres", max_rows=10, timeout_s=5)
-    return check_candidate(sql, dialects=POSTGRES, schema=schema, validate=True, target=target, question=question)
+    return check_candidate(sql, dialects=POSTGRES, schema=schema, validate=True, target=target, asked=Asked(question=question))
 
 
 def mysql_check(sql: str, url: str, table: str):

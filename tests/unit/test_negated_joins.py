@@ -10,7 +10,7 @@ from text2sql.execution import execute_read_only
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.negated_joins import is_negated, negate_across_joins
-from text2sql.pipeline.rewrites import Rewrites
+from text2sql.pipeline.rewrites import Asked, Rewrites
 from text2sql.schema.introspect import introspect
 
 DDL = """
@@ -111,11 +111,11 @@ def test_what_the_keys_and_the_question_do_not_settle_stays(schema, sql: str, qu
 def test_the_candidate_check_negates_unless_switched_off(database, schema) -> None:
     target = ExecutionTarget(url=database, dialect="sqlite", max_rows=100, timeout_s=5)
     reply = f"SELECT T1.Fname {PETS} WHERE T3.PetType <> 'cat'"
-    negated = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target, question=NO_CAT)
+    negated = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target, asked=Asked(question=NO_CAT))
     assert negated.ok and sorted(tuple(r) for r in negated.result.rows) == [("Dinesh",), ("Shiela",), ("Tracy",)]
     for switches in ({"negate_across_joins": False}, {"fix_identifiers": False}):
         kept = check_candidate(
-            reply, dialects=SQLITE, schema=schema, validate=True, target=target, question=NO_CAT,
+            reply, dialects=SQLITE, schema=schema, validate=True, target=target, asked=Asked(question=NO_CAT),
             rewrites=Rewrites(**switches),
         )
         assert kept.ok and not kept.fixes and sorted(tuple(r) for r in kept.result.rows) == [("Dinesh",), ("Linda",), ("Tracy",)]

@@ -22,9 +22,10 @@ from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.join_bridges import bridge_joins as bridge_joins_in
 from text2sql.pipeline.literal_columns import relink_literals as relink_literals_in
 from text2sql.pipeline.negated_joins import negate_across_joins
-from text2sql.pipeline.rewrites import Rewrites
+from text2sql.pipeline.rewrites import Asked, Rewrites
 from text2sql.pipeline.shared_columns import qualify_shared_columns
 from text2sql.pipeline.spelling import respell_identifiers
+from text2sql.pipeline.unasked_limits import drop_unasked_limit
 from text2sql.pipeline.unused_joins import drop_unused_joins as drop_unused_joins_in
 from text2sql.pipeline.value_probe import DatabaseProbe
 from text2sql.pipeline.verdict import is_unsafe
@@ -67,6 +68,7 @@ class CandidateOutcome:
 
 
 ALL_ON = Rewrites()
+NOTHING_ASKED = Asked()
 
 
 def check_candidate(
@@ -79,10 +81,10 @@ def check_candidate(
     budget: ByteBudget | None = None,
     round_index: int = 0,
     rewrites: Rewrites = ALL_ON,
-    question: str | None = None,
+    asked: Asked = NOTHING_ASKED,
 ) -> CandidateOutcome:
-    """Judge one reply; blocking (it may run a query), so async callers use a worker thread. `question` is read by
-    the rewrites that depend on its wording (negate_across_joins)."""
+    """Judge one reply; blocking (it may run a query), so async callers use a worker thread. `asked` is read by
+    the rewrites that depend on the question's wording (negate_across_joins, drop_unasked_limits)."""
     fix_identifiers = rewrites.fix_identifiers
     extracted = extract_sql(reply)
     outcome = CandidateOutcome(round=round_index, extracted=extracted)
@@ -120,8 +122,14 @@ def check_candidate(
             )
         if fix_identifiers and rewrites.negate_across_joins and schema is not None:
             validation = _with_rewrite(
-                validation, outcome, partial(negate_across_joins, question=question), dialect=dialects.generation,
-                schema=schema,
+                validation, outcome, partial(negate_across_joins, question=asked.question),
+                dialect=dialects.generation, schema=schema,
+            )
+        if fix_identifiers and rewrites.drop_unasked_limits and schema is not None:
+            validation = _with_rewrite(
+                validation, outcome,
+                partial(drop_unasked_limit, question=asked.question, previous_sql=asked.previous_sql),
+                dialect=dialects.generation, schema=schema,
             )
         if fix_identifiers and rewrites.intersect_conflicting_filters and schema is not None:
             validation = _with_rewrite(
@@ -208,7 +216,8 @@ def _with_rewrite(
     """A valid statement rewritten without a model call (a join bridged along the keys, join_bridges.py; an unread
     join dropped, unused_joins.py; a shared column qualified, shared_columns.py; a literal moved to the column that holds it, literal_columns.py; two values
     asked of one row asked apart and intersected, conflicting_filters.py; a negation across a one-to-many join made NOT EXISTS,
-    negated_joins.py); kept only if it still validates. `joined`: the rewrite added a join."""
+    negated_joins.py; a LIMIT a follow-up did not ask for dropped,
+    unasked_limits.py); kept only if it still validates. `joined`: the rewrite added a join."""
     rewritten = rewrite(validation.sql, dialect=dialect, schema=schema)
     if rewritten is None:
         return validation

@@ -31,7 +31,7 @@ from text2sql.pipeline.context import (
 )
 from text2sql.pipeline.engine import Engine, GenerationRequest, SamplingParams
 from text2sql.pipeline.inputs import SchemaContext, SqlTask
-from text2sql.pipeline.rewrites import Rewrites
+from text2sql.pipeline.rewrites import Asked, Rewrites
 from text2sql.pipeline.sampling import merge_sampling
 from text2sql.pipeline.settings import ModelProfile, PipelineSettings
 from text2sql.pipeline.translation import translate_question
@@ -273,7 +273,7 @@ async def _attempt(
         budget=budget,
         round_index=round_index,
         rewrites=plan.rewrites,
-        question=task.question,
+        asked=Asked(question=task.question, previous_sql=plan.history[-1].sql if plan.history else None),
     )
     totals.execute_ms += outcome.execute_ms
     return _recorded(totals, outcome)

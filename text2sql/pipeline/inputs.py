@@ -73,6 +73,10 @@ class SqlTask(StrictModel):
         default=None,
         description="A negated question's <> across a one-to-many join becomes NOT EXISTS; default from the pipeline.",
     )
+    drop_unasked_limits: bool | None = Field(
+        default=None,
+        description="Drop a LIMIT a follow-up added without asking for top rows; default from the pipeline.",
+    )
     n: int = Field(default=1, ge=1, description="Candidates per round; > 1 votes by result.")
     followup_edit: bool | None = Field(
         default=None, description="Put a follow-up as a change to the previous SQL; default from the pipeline."

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import ConfigDict
 
 from text2sql.strict import StrictModel
@@ -20,6 +22,7 @@ class Rewrites(StrictModel):
     relink_literals: bool = True
     intersect_conflicting_filters: bool = True
     negate_across_joins: bool = True
+    drop_unasked_limits: bool = True
 
     @classmethod
     def resolved(cls, request: object, settings: object) -> Rewrites:
@@ -29,3 +32,12 @@ class Rewrites(StrictModel):
             asked = getattr(request, name)
             values[name] = asked if asked is not None else getattr(settings, name)
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the rewrites that depend on the wording read: the question, and in a follow-up the SQL of the turn
+    before it."""
+
+    question: str | None = None
+    previous_sql: str | None = None

@@ -71,6 +71,12 @@ class PipelineSettings(StrictModel):
         "WHERE pettype <> 'cat': students with some other pet) becomes NOT EXISTS of the matching row (students "
         "with no cat), and the join that only carried it goes; no model call.",
     )
+    drop_unasked_limits: bool = Field(
+        default=True,
+        description="With fix_identifiers, for a follow-up: a LIMIT the answer adds when the previous turn's SQL "
+        "had none and the follow-up asks for no top or bottom rows (no 'top', 'most', 'best', '-est', 最, 前...) "
+        "is dropped, its ORDER BY kept; no model call.",
+    )
     max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
     value_linking: bool = Field(
         default=False,
