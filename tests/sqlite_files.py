@@ -13,3 +13,10 @@ def sqlite_database(path: Path, script: str) -> str:
         connection.executescript(script)
         connection.commit()
     return f"sqlite:///{path}"
+
+
+def sorted_rows(url: str, sql: str) -> list[tuple]:
+    """What `sql` returns on the database at `url`, read-only, as sorted tuples."""
+    from text2sql.execution import execute_read_only
+
+    return sorted(tuple(row) for row in execute_read_only(url, sql, max_rows=100, timeout_s=5).rows)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.sqlite_files import sorted_rows as rows
 from tests.sqlite_files import sqlite_database
-from text2sql.execution import execute_read_only
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.negated_joins import is_negated, negate_across_joins
@@ -39,10 +39,6 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def schema(database: str):
     return introspect(database)
-
-
-def rows(database: str, sql: str) -> list[tuple]:
-    return sorted(tuple(row) for row in execute_read_only(database, sql, max_rows=100, timeout_s=5).rows)
 
 
 def test_some_other_pet_becomes_no_cat(database, schema) -> None:

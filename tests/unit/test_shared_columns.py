@@ -7,8 +7,9 @@ import sqlite3
 
 import pytest
 
+from tests.sqlite_files import sorted_rows as rows
 from tests.sqlite_files import sqlite_database
-from text2sql.execution import ExecutionError, execute_read_only
+from text2sql.execution import ExecutionError
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.rewrites import Rewrites
@@ -35,10 +36,6 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def schema(database: str):
     return introspect(database)
-
-
-def rows(database: str, sql: str) -> list[tuple]:
-    return sorted(tuple(row) for row in execute_read_only(database, sql, max_rows=100, timeout_s=5).rows)
 
 
 def test_a_column_the_tables_are_joined_on_is_qualified_with_the_first(database, schema) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.scope import Scope
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from text2sql.schema import DatabaseSchema, Table
 
@@ -61,6 +61,18 @@ def rewritten(
         logger.debug("%s left as it was: %s", getattr(change, "__name__", "a rewrite"), e)
         return None
     return (tree.sql(dialect=dialect, comments=False), changes) if changes else None
+
+
+def rewritten_per_level(
+    sql: str, dialect: str, change_level: Callable[[Scope], list]
+) -> tuple[str, list] | None:
+    """`rewritten`, with `change_level` applied to each SELECT level of the statement (innermost first)."""
+
+    def change(tree: exp.Expression) -> list:
+        levels = [scope for scope in traverse_scope(tree) if isinstance(scope.expression, exp.Select)]
+        return [note for scope in levels for note in change_level(scope)]
+
+    return rewritten(sql, dialect, change)
 
 
 def identifier(name: str) -> exp.Identifier:

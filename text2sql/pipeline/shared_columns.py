@@ -9,20 +9,21 @@ refuse and the model to repair. Only statements that would be refused change, so
 from __future__ import annotations
 
 from sqlglot import exp
-from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.optimizer.scope import Scope
 
-from text2sql.pipeline.scopes import identifier, rewritten, select_aliases, spelled_alias, tables_by_alias
+from text2sql.pipeline.scopes import (
+    identifier,
+    rewritten_per_level,
+    select_aliases,
+    spelled_alias,
+    tables_by_alias,
+)
 from text2sql.schema import DatabaseSchema, Table
 
 
 def qualify_shared_columns(sql: str, *, dialect: str, schema: DatabaseSchema) -> tuple[str, list[str]] | None:
     """`sql` with its shared unqualified columns qualified, and a note per column; None when there was none."""
-
-    def qualify(tree: exp.Expression) -> list[str]:
-        scopes = [scope for scope in traverse_scope(tree) if isinstance(scope.expression, exp.Select)]
-        return [note for scope in scopes for note in _qualify_level(scope, schema)]
-
-    return rewritten(sql, dialect, qualify)
+    return rewritten_per_level(sql, dialect, lambda scope: _qualify_level(scope, schema))
 
 
 def _qualify_level(scope: Scope, schema: DatabaseSchema) -> list[str]:

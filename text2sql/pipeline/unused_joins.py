@@ -10,9 +10,9 @@ No model call; anything unclear is left as it is.
 from __future__ import annotations
 
 from sqlglot import exp
-from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.optimizer.scope import Scope
 
-from text2sql.pipeline.scopes import rewritten, tables_by_alias
+from text2sql.pipeline.scopes import rewritten_per_level, tables_by_alias
 from text2sql.schema import DatabaseSchema, Table
 
 # Aggregates that a repeated row changes; MIN and MAX are left to the question (only the filter acts on them).
@@ -21,12 +21,7 @@ _AGGREGATES = (exp.Count, exp.Sum, exp.Avg)
 
 def drop_unused_joins(sql: str, *, dialect: str, schema: DatabaseSchema) -> tuple[str, list[str]] | None:
     """`sql` without its unused many-side joins in aggregating levels, and a note per join; None when none."""
-
-    def drop(tree: exp.Expression) -> list[str]:
-        scopes = [scope for scope in traverse_scope(tree) if isinstance(scope.expression, exp.Select)]
-        return [note for scope in scopes for note in _drop_in_level(scope, schema)]
-
-    return rewritten(sql, dialect, drop)
+    return rewritten_per_level(sql, dialect, lambda scope: _drop_in_level(scope, schema))
 
 
 def _drop_in_level(scope: Scope, schema: DatabaseSchema) -> list[str]:
