@@ -8,6 +8,7 @@ extract -> validate (sqlglot: one read-only statement, allowed functions and sch
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -101,40 +102,10 @@ def check_candidate(
         if not validation.valid:
             return outcome.fail("validate", issues_text(validation), validation.errors[0].code)
         if fix_identifiers and schema is not None:
-            # No switch of its own: it only changes statements that every supported database refuses.
-            validation = _with_rewrite(
-                validation, outcome, qualify_shared_columns, dialect=dialects.generation, schema=schema
-            )
-        if fix_identifiers and rewrites.bridge_joins and schema is not None:
-            validation = _with_rewrite(
-                validation, outcome, bridge_joins_in, dialect=dialects.generation, schema=schema, joined=True
-            )
-        if fix_identifiers and rewrites.drop_unused_joins and schema is not None:
-            validation = _with_rewrite(
-                validation, outcome, drop_unused_joins_in, dialect=dialects.generation, schema=schema
-            )
-        if fix_identifiers and rewrites.relink_literals and schema is not None and target is not None:
-            # The data is asked which column holds a literal: only where the query may run anyway.
-            probe = DatabaseProbe(target.url, target.dialect, timeout_s=min(target.timeout_s, 5.0))
-            validation = _with_rewrite(
-                validation, outcome, partial(relink_literals_in, probe=probe), dialect=dialects.generation,
-                schema=schema,
-            )
-        if fix_identifiers and rewrites.negate_across_joins and schema is not None:
-            validation = _with_rewrite(
-                validation, outcome, partial(negate_across_joins, question=asked.question),
-                dialect=dialects.generation, schema=schema,
-            )
-        if fix_identifiers and rewrites.drop_unasked_limits and schema is not None:
-            validation = _with_rewrite(
-                validation, outcome,
-                partial(drop_unasked_limit, question=asked.question, previous_sql=asked.previous_sql),
-                dialect=dialects.generation, schema=schema,
-            )
-        if fix_identifiers and rewrites.intersect_conflicting_filters and schema is not None:
-            validation = _with_rewrite(
-                validation, outcome, split_conflicting_filters, dialect=dialects.generation, schema=schema
-            )
+            for rewrite, joined in _rewrites_of_valid_sql(rewrites, asked, target):
+                validation = _with_rewrite(
+                    validation, outcome, rewrite, dialect=dialects.generation, schema=schema, joined=joined
+                )
         outcome.validated = schema is not None
         sql = validation.sql  # the statement as checked, comments stripped
         if schema is not None:
@@ -209,15 +180,38 @@ def _with_fixed_identifiers(
     return validation
 
 
+def _rewrites_of_valid_sql(
+    rewrites: Rewrites, asked: Asked, target: ExecutionTarget | None
+) -> list[tuple[Callable[..., tuple[str, list[str]] | None], bool]]:
+    """The switched-on rewrites of a statement that validates, in the order they run, each with whether it adds a
+    join (a bridged candidate counts half in a vote)."""
+    steps: list[tuple[Callable[..., tuple[str, list[str]] | None], bool]] = [
+        # No switch of its own: it only changes statements that every supported database refuses.
+        (qualify_shared_columns, False),
+    ]
+    if rewrites.bridge_joins:
+        steps.append((bridge_joins_in, True))
+    if rewrites.drop_unused_joins:
+        steps.append((drop_unused_joins_in, False))
+    if rewrites.relink_literals and target is not None:
+        # The data is asked which column holds a literal: only where the query may run anyway.
+        probe = DatabaseProbe(target.url, target.dialect, timeout_s=min(target.timeout_s, 5.0))
+        steps.append((partial(relink_literals_in, probe=probe), False))
+    if rewrites.negate_across_joins:
+        steps.append((partial(negate_across_joins, question=asked.question), False))
+    if rewrites.drop_unasked_limits:
+        steps.append((partial(drop_unasked_limit, question=asked.question, previous_sql=asked.previous_sql), False))
+    if rewrites.intersect_conflicting_filters:
+        steps.append((split_conflicting_filters, False))
+    return steps
+
+
 def _with_rewrite(
     validation: ValidationResult, outcome: CandidateOutcome, rewrite, *, dialect: str, schema: DatabaseSchema,
     joined: bool = False,
 ) -> ValidationResult:
-    """A valid statement rewritten without a model call (a join bridged along the keys, join_bridges.py; an unread
-    join dropped, unused_joins.py; a shared column qualified, shared_columns.py; a literal moved to the column that holds it, literal_columns.py; two values
-    asked of one row asked apart and intersected, conflicting_filters.py; a negation across a one-to-many join made NOT EXISTS,
-    negated_joins.py; a LIMIT a follow-up did not ask for dropped,
-    unasked_limits.py); kept only if it still validates. `joined`: the rewrite added a join."""
+    """A valid statement rewritten without a model call (`_rewrites_of_valid_sql`); kept only if it still
+    validates. `joined`: the rewrite added a join."""
     rewritten = rewrite(validation.sql, dialect=dialect, schema=schema)
     if rewritten is None:
         return validation

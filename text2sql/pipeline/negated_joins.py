@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 from sqlglot.optimizer.scope import build_scope
 
-from text2sql.pipeline.scopes import rewritten, tables_by_alias
+from text2sql.pipeline.scopes import rewritten, spelled_alias, tables_by_alias
 from text2sql.schema import DatabaseSchema, Table
 
 # Words that put a question's condition in the negative; "not" inside "another" or "nothing" is not matched.
@@ -93,8 +93,8 @@ def _negate(tree: exp.Expression, schema: DatabaseSchema) -> list[str]:
     keeps_branch = _reads(branch, rest, tree, tables)
     subquery = _subquery(joins, branch, branch_root)
     subquery.where(
-        exp.EQ(this=exp.column(branch_column, table=_spelled(tree, branch_root)),
-               expression=exp.column(entity_column, table=_spelled(tree, entity))),
+        exp.EQ(this=exp.column(branch_column, table=spelled_alias(scope, branch_root)),
+               expression=exp.column(entity_column, table=spelled_alias(scope, entity))),
         append=True, copy=False,
     )
     subquery.where(exp.EQ(this=column.copy(), expression=value.copy()), append=True, copy=False)
@@ -179,10 +179,10 @@ def _fan_out(
         return None
     for here, edge in way:
         there, here_column, there_column = edge.other(here)
-        if _references(tables[there], there_column, tables[here], here_column):
+        if tables[there].references(there_column, tables[here].name, here_column):
             branch = _beyond(there, here, edges)
             return here, here_column, there, there_column, branch
-        if not _references(tables[here], here_column, tables[there], there_column):
+        if not tables[here].references(here_column, tables[there].name, there_column):
             return None  # a join on no declared key: its direction is unknown
     return None
 
@@ -210,17 +210,6 @@ def _only_way(selected: set[str], target: str, edges: list[_Edge]) -> list[tuple
         way.append((back, edge))
         here = back
     return list(reversed(way))
-
-
-def _references(table: Table, column: str, referenced: Table, referenced_column: str) -> bool:
-    """`table`.`column` is a single-column foreign key to `referenced`.`referenced_column`."""
-    return any(
-        len(key.columns) == 1
-        and key.columns[0].lower() == column.lower()
-        and key.ref_table.lower() == referenced.name.lower()
-        and key.ref_columns[0].lower() == referenced_column.lower()
-        for key in table.foreign_keys
-    )
 
 
 def _beyond(start: str, back: str, edges: list[_Edge]) -> set[str]:
@@ -262,9 +251,3 @@ def _subquery(joins: list[exp.Join], branch: set[str], root: str) -> exp.Select:
         if alias in branch and alias != root:
             subquery.join(join.copy(), copy=False)
     return subquery
-
-
-def _spelled(select: exp.Select, lowered: str) -> str:
-    sources = [select.args["from_"].this] + [join.this for join in select.args.get("joins") or []]
-    return next((s.alias_or_name for s in sources if s.alias_or_name.lower() == lowered), lowered)
-

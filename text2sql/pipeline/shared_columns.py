@@ -18,7 +18,7 @@ from text2sql.pipeline.scopes import (
     spelled_alias,
     tables_by_alias,
 )
-from text2sql.schema import DatabaseSchema, Table
+from text2sql.schema import DatabaseSchema
 
 
 def qualify_shared_columns(sql: str, *, dialect: str, schema: DatabaseSchema) -> tuple[str, list[str]] | None:
@@ -40,7 +40,7 @@ def _qualify_level(scope: Scope, schema: DatabaseSchema) -> list[str]:
         name = column.name.lower()
         if column.table or not name or name in aliases:
             continue
-        holders = [alias for alias in order if alias in tables and _has_column(tables[alias], name)]
+        holders = [alias for alias in order if alias in tables and tables[alias].column(name) is not None]
         if len(holders) < 2 or not _joined_on(name, holders, select):
             continue
         if outer and holders[0] != order[0]:
@@ -71,10 +71,6 @@ def _aliases_in_from_order(select: exp.Select) -> list[str]:
     start = select.args.get("from_")
     sources = ([start.this] if start is not None else []) + [join.this for join in select.args.get("joins") or []]
     return [source.alias_or_name.lower() for source in sources]
-
-
-def _has_column(table: Table, lowered: str) -> bool:
-    return any(column.name.lower() == lowered for column in table.columns)
 
 
 def _joined_on(name: str, holders: list[str], select: exp.Select) -> bool:

@@ -15,8 +15,9 @@ from sqlglot.optimizer.scope import Scope
 from text2sql.pipeline.scopes import rewritten_per_level, tables_by_alias
 from text2sql.schema import DatabaseSchema, Table
 
-# Aggregates that a repeated row changes; MIN and MAX are left to the question (only the filter acts on them).
-_AGGREGATES = (exp.Count, exp.Sum, exp.Avg)
+# Aggregates that a repeated row changes; MIN and MAX are left to the question (only the filter acts on them), and
+# a COUNT counts the joined rows (`_aggregates`).
+_AGGREGATES = (exp.Sum, exp.Avg)
 
 
 def drop_unused_joins(sql: str, *, dialect: str, schema: DatabaseSchema) -> tuple[str, list[str]] | None:
@@ -104,12 +105,7 @@ def _many_side(condition: exp.Expression, alias: str, tables: dict[str, Table]) 
     keys = [c.name.lower() for c in child.columns if c.primary_key]
     if keys == [left.name.lower()]:
         return False  # its key is the reference: one row per parent row (a gymnast is one person), no repetition
-    return any(
-        key.ref_table.lower() == parent.name.lower()
-        and [c.lower() for c in key.columns] == [left.name.lower()]
-        and [c.lower() for c in key.ref_columns] == [right.name.lower()]
-        for key in child.foreign_keys
-    )
+    return child.references(left.name, parent.name, right.name)
 
 
 def _inner(join: exp.Join) -> bool:

@@ -38,6 +38,15 @@ class Table(StrictModel):
         lowered = name.lower()
         return next((c for c in self.columns if c.name.lower() == lowered), None)
 
+    def references(self, column: str, table: str, ref_column: str) -> bool:
+        """`column` is, alone, a foreign key to `table`.`ref_column` (names compared without case)."""
+        return any(
+            [c.lower() for c in key.columns] == [column.lower()]
+            and key.ref_table.lower() == table.lower()
+            and [c.lower() for c in key.ref_columns] == [ref_column.lower()]
+            for key in self.foreign_keys
+        )
+
     @property
     def primary_key(self) -> list[str]:
         return [c.name for c in self.columns if c.primary_key]
