@@ -26,6 +26,8 @@ from bench.bench_accuracy import (
     suite_questions,
     suite_rule,
 )
+from bench.bench_followups import conversations, turn_question
+from bench.check_chinook_conversations import turn_id
 from bench.paths import RESULTS_DIR, add_dataset_flags, dataset_dir_from_args
 from bench.report import publish
 from text2sql.execution import ExecutionError, execute_read_only
@@ -124,9 +126,6 @@ def replay(
 def replay_followups(rewrites: list[str]) -> list[dict]:
     """The rewrites on the follow-up benchmark's saved answers (`bench/results/followups/<model>.jsonl`), per model
     and mode: each follow-up with its previous turn's gold SQL, which is the history the benchmark sent."""
-    from bench.bench_followups import conversations, turn_question
-    from bench.check_chinook_conversations import turn_id
-
     questions = {}
     for conversation in conversations():
         for index in range(1, len(conversation["turns"])):
