@@ -37,7 +37,7 @@ from text2sql.pipeline.literal_columns import relink_literals
 from text2sql.pipeline.negated_joins import negate_across_joins
 from text2sql.pipeline.shared_columns import qualify_shared_columns
 from text2sql.pipeline.unasked_limits import drop_unasked_limit
-from text2sql.pipeline.unused_joins import drop_unused_joins
+from text2sql.pipeline.unused_joins import drop_unnamed_joins, drop_unused_joins
 from text2sql.pipeline.value_probe import DatabaseProbe
 from text2sql.schema.introspect import introspect
 
@@ -53,6 +53,7 @@ def _asking(url: str, dialect: str):
 REWRITES = {
     "bridge_joins": lambda url, dialect: bridge_joins,
     "drop_unused_joins": lambda url, dialect: drop_unused_joins,
+    "drop_unnamed_joins": lambda url, dialect: drop_unnamed_joins,
     "relink_literals": _asking,
     "intersect_conflicting_filters": lambda url, dialect: split_conflicting_filters,
     "qualify_shared_columns": lambda url, dialect: qualify_shared_columns,
@@ -61,6 +62,7 @@ REWRITES = {
 }
 # Rewrites that read the question (and, in a follow-up, the previous turn's SQL) too.
 ASKED = {
+    "drop_unnamed_joins": lambda question: {"question": question["question"]},
     "negate_across_joins": lambda question: {"question": question["question"]},
     "drop_unasked_limits": lambda question: {
         "question": question["question"], "previous_sql": question.get("previous_sql"),

@@ -25,7 +25,7 @@ from text2sql.pipeline.join_bridges import bridge_joins
 from text2sql.pipeline.literal_columns import relink_literals
 from text2sql.pipeline.negated_joins import negate_across_joins
 from text2sql.pipeline.shared_columns import qualify_shared_columns
-from text2sql.pipeline.unused_joins import drop_unused_joins
+from text2sql.pipeline.unused_joins import drop_unnamed_joins, drop_unused_joins
 from text2sql.pipeline.value_probe import DatabaseProbe
 from text2sql.schema.errors import SchemaError
 from text2sql.schema.introspect import introspect
@@ -37,6 +37,7 @@ REWRITES = {
     "qualify_shared_columns": lambda url, question: qualify_shared_columns,
     "bridge_joins": lambda url, question: bridge_joins,
     "drop_unused_joins": lambda url, question: drop_unused_joins,
+    "drop_unnamed_joins": lambda url, question: partial(drop_unnamed_joins, question=question),
     "relink_literals": lambda url, question: partial(relink_literals, probe=DatabaseProbe(url, "sqlite")),
     "negate_across_joins": lambda url, question: partial(negate_across_joins, question=question),
     "intersect_conflicting_filters": lambda url, question: split_conflicting_filters,

@@ -57,6 +57,12 @@ class SqlGenerateRequest(StrictModel):
         "on the many side of a foreign key that nothing else reads (it repeats the aggregated rows); default: the "
         "app's pipeline.drop_unused_joins.",
     )
+    drop_unnamed_joins: bool | None = Field(
+        default=None,
+        description="With fix_identifiers: where the query counts nothing, takes no DISTINCT values and is no branch of "
+        "a set operation, drop an inner join of a table on the many side of a foreign key that nothing else reads "
+        "and the question does not name; default: the app's pipeline.drop_unnamed_joins.",
+    )
     relink_literals: bool | None = Field(
         default=None,
         description="With fix_identifiers, when the database is configured: a text column compared with string "

@@ -1,6 +1,6 @@
 """The accuracy and latency switches of the pipeline, each on the real 0.5B model through a real Serve app with
 the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking, join
-completion, joins bridged along the keys, unread joins dropped, literals moved to the column that holds them,
+completion, joins bridged along the keys, unread joins dropped (under a sum, or unnamed by the question), literals moved to the column that holds them,
 two values of one column intersected, a negation across a one-to-many join, a LIMIT a follow-up did not ask for,
 keys read from the data, the greedy candidate of a vote, follow-ups as
 edits, the rewriting of another dialect's functions, and the note for, and translation of, Chinese questions."""
@@ -172,6 +172,21 @@ def test_an_unread_join_under_a_sum_is_dropped(base_url):
         ).fetchone()
     assert round(dropped["rows"][0][0], 2) == round(billed, 2) == 37.62
     assert repeated["rows"][0][0] > 5 * billed
+
+
+def test_an_unread_join_the_question_does_not_name_is_dropped(base_url):
+    # The 0.5B joins InvoiceLine to list tracks by price: each sold track once per sale, the unsold ones never.
+    question = "What are the names of the tracks that cost more than 1 dollar?"
+    ask(base_url, question, max_repairs=0)  # as above: the two requests below reuse the whole prompt
+    joined = ask(base_url, question, max_repairs=0, drop_unnamed_joins=False)
+    assert "JOIN InvoiceLine" in joined["sql"], joined
+    dropped = ask(base_url, question, max_repairs=0)
+    assert dropped["success"] and " JOIN " not in dropped["sql"], dropped
+    assert dropped["attempts"][0]["fixes"][-1].startswith("dropped the unused join JOIN InvoiceLine"), dropped["attempts"]
+    with sqlite3.connect(f"file:{chinook_sqlite_path()}?mode=ro", uri=True) as connection:
+        tracks = sorted(connection.execute("SELECT Name FROM Track WHERE UnitPrice > 1"))
+    assert len(tracks) == 213 and sorted(tuple(row) for row in dropped["rows"]) == tracks
+    assert sorted(tuple(row) for row in joined["rows"]) != tracks  # repeated and filtered by the sales
 
 
 def test_a_literal_on_a_column_that_never_holds_it_moves_to_the_one_that_does(base_url):

@@ -1,6 +1,7 @@
 """Unused joins: where a query sums or averages, an inner join of a many-side table that nothing reads
 repeats and filters the aggregated rows; it is dropped with no model call, and kept whenever it may be the
-question's own filter or is read anywhere. The queries run on a real SQLite file."""
+question's own filter or is read anywhere. In a plain level (no count, no DISTINCT, no set operation) such a join
+goes too when the question does not name its table. The queries run on a real SQLite file."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from tests.sqlite_files import sqlite_database
 from text2sql.execution import execute_read_only
 from text2sql.pipeline.candidate import Dialects, check_candidate
 from text2sql.pipeline.inputs import ExecutionTarget
-from text2sql.pipeline.rewrites import Rewrites
-from text2sql.pipeline.unused_joins import drop_unused_joins
+from text2sql.pipeline.rewrites import Asked, Rewrites
+from text2sql.pipeline.unused_joins import drop_unnamed_joins, drop_unused_joins
 from text2sql.schema.introspect import introspect
 
 DDL = """
@@ -118,3 +119,81 @@ def test_the_candidate_check_drops_the_join_unless_switched_off(database, schema
     for switches in ({"drop_unused_joins": False}, {"fix_identifiers": False}):
         kept = check_candidate(reply, dialects=SQLITE, schema=schema, validate=True, target=target, rewrites=Rewrites(**switches))
         assert kept.ok and not kept.fixes and [tuple(r) for r in kept.result.rows] == [(35.0,)]
+
+
+LONGEST = "SELECT T1.Name FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId ORDER BY T1.Milliseconds DESC LIMIT 2"
+
+
+@pytest.mark.parametrize("question", ["Which two songs last longest?", "最长的两首歌是哪些？"])
+def test_an_unread_join_the_question_does_not_name_is_dropped(database, schema, question: str) -> None:
+    sql, notes = drop_unnamed_joins(LONGEST, dialect="sqlite", schema=schema, question=question)
+    assert sql == "SELECT T1.Name FROM track AS T1 ORDER BY T1.Milliseconds DESC LIMIT 2"
+    assert notes == ["dropped the unused join JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId"]
+    assert rows(database, sql) == [("Shook",), ("So What",)]
+    assert rows(database, LONGEST) == [("Hells",), ("Shook",)]  # So What is on no playlist
+
+
+def test_an_unread_from_table_the_question_does_not_name_gives_its_place(database, schema) -> None:
+    sql, _ = drop_unnamed_joins(
+        "SELECT T2.Country FROM invoice_line AS T1 JOIN invoice AS T2 ON T1.InvoiceId = T2.InvoiceId WHERE T2.Total > 2",
+        dialect="sqlite", schema=schema, question="Which countries were billed more than 2?",
+    )
+    assert sql == "SELECT T2.Country FROM invoice AS T2 WHERE T2.Total > 2"
+    assert rows(database, sql) == [("DE",), ("DE",)]
+
+
+@pytest.mark.parametrize(
+    ("sql", "question"),
+    [
+        # The question names the joined table: the join is its filter ("songs on a playlist").
+        (
+            "SELECT T1.Name FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId",
+            "Which songs are on a playlist?",
+        ),
+        # A count over the join counts its rows; DISTINCT asks for the rows that have a match.
+        (
+            "SELECT T1.Country, COUNT(*) FROM invoice AS T1 JOIN invoice_line AS T2 ON T1.InvoiceId = T2.InvoiceId "
+            "GROUP BY T1.Country",
+            "How many were sold in each country?",
+        ),
+        (
+            "SELECT DISTINCT T1.Name FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId",
+            "Which songs were picked?",
+        ),
+        # In a branch of a set operation the join is the filter ("songs on no playlist").
+        (
+            "SELECT Name FROM track EXCEPT SELECT T1.Name FROM track AS T1 JOIN playlist_track AS T2 "
+            "ON T1.TrackId = T2.TrackId",
+            "Which songs were never picked?",
+        ),
+        # The one side of the key, and a joined table that is read.
+        (
+            "SELECT T2.Name FROM album AS T1 JOIN track AS T2 ON T1.AlbumId = T2.AlbumId",
+            "List every song.",
+        ),
+        (
+            "SELECT T1.Name, T2.PlaylistId FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId",
+            "List every song and where it was picked.",
+        ),
+    ],
+)
+def test_a_join_the_question_names_or_may_mean_stays(schema, sql: str, question: str) -> None:
+    assert drop_unnamed_joins(sql, dialect="sqlite", schema=schema, question=question) is None
+
+
+def test_without_a_question_nothing_is_dropped(schema) -> None:
+    assert drop_unnamed_joins(LONGEST, dialect="sqlite", schema=schema, question=None) is None
+
+
+def test_the_candidate_check_drops_an_unnamed_join_unless_switched_off(database, schema) -> None:
+    target = ExecutionTarget(url=database, dialect="sqlite", max_rows=100, timeout_s=5)
+    asked = Asked(question="Which two songs last longest?")
+    dropped = check_candidate(LONGEST, dialects=SQLITE, schema=schema, validate=True, target=target, asked=asked)
+    assert dropped.ok and " JOIN " not in dropped.answer_sql
+    assert sorted(tuple(r) for r in dropped.result.rows) == [("Shook",), ("So What",)]
+    for switches in ({"drop_unnamed_joins": False}, {"fix_identifiers": False}):
+        kept = check_candidate(
+            LONGEST, dialects=SQLITE, schema=schema, validate=True, target=target, asked=asked,
+            rewrites=Rewrites(**switches),
+        )
+        assert kept.ok and not kept.fixes and " JOIN " in kept.answer_sql

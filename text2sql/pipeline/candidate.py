@@ -27,6 +27,7 @@ from text2sql.pipeline.rewrites import Asked, Rewrites
 from text2sql.pipeline.shared_columns import qualify_shared_columns
 from text2sql.pipeline.spelling import respell_identifiers
 from text2sql.pipeline.unasked_limits import drop_unasked_limit
+from text2sql.pipeline.unused_joins import drop_unnamed_joins
 from text2sql.pipeline.unused_joins import drop_unused_joins as drop_unused_joins_in
 from text2sql.pipeline.value_probe import DatabaseProbe
 from text2sql.pipeline.verdict import is_unsafe
@@ -85,7 +86,7 @@ def check_candidate(
     asked: Asked = NOTHING_ASKED,
 ) -> CandidateOutcome:
     """Judge one reply; blocking (it may run a query), so async callers use a worker thread. `asked` is read by
-    the rewrites that depend on the question's wording (negate_across_joins, drop_unasked_limits)."""
+    the rewrites that depend on the question's wording (drop_unnamed_joins, negate_across_joins, drop_unasked_limits)."""
     fix_identifiers = rewrites.fix_identifiers
     extracted = extract_sql(reply)
     outcome = CandidateOutcome(round=round_index, extracted=extracted)
@@ -193,6 +194,8 @@ def _rewrites_of_valid_sql(
         steps.append((bridge_joins_in, True))
     if rewrites.drop_unused_joins:
         steps.append((drop_unused_joins_in, False))
+    if rewrites.drop_unnamed_joins:
+        steps.append((partial(drop_unnamed_joins, question=asked.question), False))
     if rewrites.relink_literals and target is not None:
         # The data is asked which column holds a literal: only where the query may run anyway.
         probe = DatabaseProbe(target.url, target.dialect, timeout_s=min(target.timeout_s, 5.0))

@@ -63,6 +63,10 @@ class SqlTask(StrictModel):
     drop_unused_joins: bool | None = Field(
         default=None, description="Drop an unread many-side join under an aggregate; default from the pipeline."
     )
+    drop_unnamed_joins: bool | None = Field(
+        default=None,
+        description="Drop an unread many-side join whose table the question does not name; default from the pipeline.",
+    )
     relink_literals: bool | None = Field(
         default=None, description="Move a literal to the column or spelling the data holds; default from the pipeline."
     )

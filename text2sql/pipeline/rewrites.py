@@ -19,6 +19,7 @@ class Rewrites(StrictModel):
     complete_joins: bool = True
     bridge_joins: bool = True
     drop_unused_joins: bool = True
+    drop_unnamed_joins: bool = True
     relink_literals: bool = True
     intersect_conflicting_filters: bool = True
     negate_across_joins: bool = True

@@ -51,6 +51,13 @@ class PipelineSettings(StrictModel):
         "dropped, as it repeats and filters the rows aggregated; a count over such a join counts the joined rows, "
         "as asked, and stays; no model call.",
     )
+    drop_unnamed_joins: bool = Field(
+        default=True,
+        description="With fix_identifiers: in a query level that neither counts, nor takes DISTINCT values, nor is a "
+        "branch of UNION, INTERSECT or EXCEPT, such an unread many-side join is dropped too when the question does "
+        "not name its table (teachers JOIN course_arrange for 'teachers aged 32'); a question that names it keeps "
+        "it as its filter ('teachers who teach a course'); no model call.",
+    )
     relink_literals: bool = Field(
         default=True,
         description="With fix_identifiers, where the query may run: a text column compared with string literals "

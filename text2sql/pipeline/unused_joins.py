@@ -9,11 +9,14 @@ No model call; anything unclear is left as it is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from text2sql.pipeline.scopes import rewritten_per_level, tables_by_alias
 from text2sql.schema import DatabaseSchema, Table
+from text2sql.schema.select import words
 
 # Aggregates that a repeated row changes; MIN and MAX are left to the question (only the filter acts on them), and
 # a COUNT counts the joined rows (`_aggregates`).
@@ -22,15 +25,33 @@ _AGGREGATES = (exp.Sum, exp.Avg)
 
 def drop_unused_joins(sql: str, *, dialect: str, schema: DatabaseSchema) -> tuple[str, list[str]] | None:
     """`sql` without its unused many-side joins in aggregating levels, and a note per join; None when none."""
-    return rewritten_per_level(sql, dialect, lambda scope: _drop_in_level(scope, schema))
+    return rewritten_per_level(
+        sql, dialect, lambda scope: _drop_in_level(scope, schema, acts_on=_aggregates, may_drop=lambda table: True)
+    )
 
 
-def _drop_in_level(scope: Scope, schema: DatabaseSchema) -> list[str]:
+def drop_unnamed_joins(
+    sql: str, *, dialect: str, schema: DatabaseSchema, question: str | None
+) -> tuple[str, list[str]] | None:
+    """`sql` without the unused many-side joins of plain levels whose table the question does not name, and a
+    note per join; None when none (or no question)."""
+    if not question:
+        return None
+    asked = set(words(question))
+    return rewritten_per_level(
+        sql, dialect,
+        lambda scope: _drop_in_level(scope, schema, acts_on=_plain, may_drop=lambda table: not _named(table, asked)),
+    )
+
+
+def _drop_in_level(
+    scope: Scope, schema: DatabaseSchema, *, acts_on: Callable[[exp.Select], bool], may_drop: Callable[[Table], bool]
+) -> list[str]:
     select: exp.Select = scope.expression
     tables = tables_by_alias(scope, schema)
     start = select.args.get("from_")
     joins = select.args.get("joins") or []
-    if not tables or start is None or not joins or not _aggregates(select):
+    if not tables or start is None or not joins or not acts_on(select):
         return []
     if any(isinstance(s, exp.Star) for s in select.selects):
         return []  # a bare * reads every table's columns
@@ -39,8 +60,10 @@ def _drop_in_level(scope: Scope, schema: DatabaseSchema) -> list[str]:
         return []  # an outer join keeps rows that a dropped table would have removed, or the reverse
     for join in list(joins):
         alias = join.this.alias_or_name.lower()
-        if _is_unused(alias, join.args.get("on"), select, tables) and _many_side(
-            join.args["on"], alias, tables
+        if (
+            _is_unused(alias, join.args.get("on"), select, tables)
+            and _many_side(join.args["on"], alias, tables)
+            and may_drop(tables[alias])
         ):
             notes.append(f"dropped the unused join {join.sql()}")
             join.pop()
@@ -50,6 +73,7 @@ def _drop_in_level(scope: Scope, schema: DatabaseSchema) -> list[str]:
         joins
         and _is_unused(first, joins[0].args.get("on"), select, tables)
         and _many_side(joins[0].args["on"], first, tables)
+        and may_drop(tables[first])
     ):
         # The FROM table goes: the first join's table takes its place, without the condition that linked them.
         notes.append(
@@ -70,6 +94,24 @@ def _aggregates(select: exp.Select) -> bool:
         return False
     found = [n for n in level if isinstance(n, _AGGREGATES)]
     return bool(found) and not any(n.find(exp.Distinct) for n in found)
+
+
+def _plain(select: exp.Select) -> bool:
+    """A level where an unread join is no one's intent but its own: it counts nothing (a count over the join
+    counts the joined rows: "students and the number of courses they registered for"), takes no DISTINCT values
+    (DISTINCT over a join asks for the rows that have a match: "the different cities where people live"), and is
+    not a branch of a set operation (`... EXCEPT SELECT name FROM artist JOIN album`: the join is the filter)."""
+    if select.args.get("distinct") is not None or isinstance(select.parent, exp.SetOperation):
+        return False
+    return not any(
+        isinstance(n, exp.Count) for n in select.find_all(exp.AggFunc) if n.find_ancestor(exp.Select) is select
+    )
+
+
+def _named(table: Table, asked: set[str]) -> bool:
+    """The question names the table: one of its name's words (course_arrange: course, arrange), singular and
+    lower-cased as the question's are."""
+    return bool(asked & set(words(table.name)))
 
 
 def _is_unused(

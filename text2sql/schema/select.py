@@ -93,7 +93,7 @@ def select_tables(
 
 
 def _score_tables(tables: list[Table], question: str) -> list[float]:
-    question_tokens = set(_tokens(question))
+    question_tokens = set(words(question))
     if not question_tokens:
         return [0.0] * len(tables)
     per_table = [_table_tokens(t) for t in tables]
@@ -120,17 +120,17 @@ def _table_tokens(table: Table) -> dict[str, float]:
             if weighted.get(token, 0.0) < weight:
                 weighted[token] = weight
 
-    add(_tokens(table.name), _WEIGHT_TABLE_NAME)
-    add(_tokens(table.comment or ""), _WEIGHT_COMMENT)
+    add(words(table.name), _WEIGHT_TABLE_NAME)
+    add(words(table.comment or ""), _WEIGHT_COMMENT)
     for column in table.columns:
-        add(_tokens(column.name), _WEIGHT_COLUMN_NAME)
-        add(_tokens(column.comment or ""), _WEIGHT_COMMENT)
+        add(words(column.name), _WEIGHT_COLUMN_NAME)
+        add(words(column.comment or ""), _WEIGHT_COMMENT)
         # Only text samples: numbers would match every "top 5" in a question.
-        add((t for v in column.samples if isinstance(v, str) for t in _tokens(v)), _WEIGHT_SAMPLE)
+        add((t for v in column.samples if isinstance(v, str) for t in words(v)), _WEIGHT_SAMPLE)
     return weighted
 
 
-def _tokens(text: str) -> list[str]:
+def words(text: str) -> list[str]:
     """Lower-cased, singular words; snake_case and CamelCase split (the joined form kept too); CJK text
     as single characters and character pairs."""
     tokens: list[str] = []
