@@ -89,7 +89,7 @@ def _aggregates(select: exp.Select) -> bool:
     """The level sums or averages, over no DISTINCT values, and counts nothing. A count over such a join counts
     the joined table's rows ("how many customers does Steve support": `COUNT(*) FROM Employee JOIN Customer`),
     which is what it asks: Spider train's gold queries count over an unread many-side join 160 times."""
-    level = [n for n in select.find_all(exp.AggFunc) if n.find_ancestor(exp.Select) is select]
+    level = _level_aggregates(select)
     if any(isinstance(n, exp.Count) for n in level):
         return False
     found = [n for n in level if isinstance(n, _AGGREGATES)]
@@ -103,9 +103,12 @@ def _plain(select: exp.Select) -> bool:
     not a branch of a set operation (`... EXCEPT SELECT name FROM artist JOIN album`: the join is the filter)."""
     if select.args.get("distinct") is not None or isinstance(select.parent, exp.SetOperation):
         return False
-    return not any(
-        isinstance(n, exp.Count) for n in select.find_all(exp.AggFunc) if n.find_ancestor(exp.Select) is select
-    )
+    return not any(isinstance(n, exp.Count) for n in _level_aggregates(select))
+
+
+def _level_aggregates(select: exp.Select) -> list[exp.AggFunc]:
+    """The aggregates written at this level, not those of a subquery inside it."""
+    return [n for n in select.find_all(exp.AggFunc) if n.find_ancestor(exp.Select) is select]
 
 
 def _named(table: Table, asked: set[str]) -> bool:
