@@ -19,29 +19,19 @@ from contextlib import closing
 from functools import partial
 
 from bench.paths import add_dataset_flags, dataset_dir_from_args
+from bench.replay_fixes import ASKED, REWRITES
 from bench.report import publish
-from text2sql.pipeline.conflicting_filters import split_conflicting_filters
-from text2sql.pipeline.join_bridges import bridge_joins
-from text2sql.pipeline.literal_columns import relink_literals
-from text2sql.pipeline.negated_joins import negate_across_joins
-from text2sql.pipeline.shared_columns import qualify_shared_columns
-from text2sql.pipeline.unused_joins import drop_unnamed_joins, drop_unused_joins
-from text2sql.pipeline.value_probe import DatabaseProbe
 from text2sql.schema.errors import SchemaError
 from text2sql.schema.introspect import introspect
 
 logger = logging.getLogger("train_gold_check")
 
-# Each rewrite as made for one database URL and one question.
-REWRITES = {
-    "qualify_shared_columns": lambda url, question: qualify_shared_columns,
-    "bridge_joins": lambda url, question: bridge_joins,
-    "drop_unused_joins": lambda url, question: drop_unused_joins,
-    "drop_unnamed_joins": lambda url, question: partial(drop_unnamed_joins, question=question),
-    "relink_literals": lambda url, question: partial(relink_literals, probe=DatabaseProbe(url, "sqlite")),
-    "negate_across_joins": lambda url, question: partial(negate_across_joins, question=question),
-    "intersect_conflicting_filters": lambda url, question: split_conflicting_filters,
-}
+# The rewrites judged, in the table's order, made as replay_fixes makes them (a follow-up's LIMIT rule needs a
+# previous turn, which train questions lack).
+CHECKED = (
+    "qualify_shared_columns", "bridge_joins", "drop_unused_joins", "drop_unnamed_joins", "relink_literals",
+    "negate_across_joins", "intersect_conflicting_filters",
+)
 EXAMPLES = 3
 
 
@@ -57,7 +47,7 @@ def rows(path: str, sql: str) -> list[str] | None:
 def check(train_dir) -> list[dict]:
     items = json.loads((train_dir / "train_spider.json").read_text())
     schemas: dict[str, object] = {}
-    results = {name: {"rewrite": name, "gold_queries": 0, "changed": 0, "other_rows": 0, "examples": []} for name in REWRITES}
+    results = {name: {"rewrite": name, "gold_queries": 0, "changed": 0, "other_rows": 0, "examples": []} for name in CHECKED}
     for item in items:
         path = str(train_dir / "database" / item["db_id"] / f"{item['db_id']}.sqlite")
         url = f"sqlite:///{path}"
@@ -70,10 +60,12 @@ def check(train_dir) -> list[dict]:
         schema = schemas[item["db_id"]]
         if schema is None:
             continue
-        for name, make in REWRITES.items():
+        for name in CHECKED:
             result = results[name]
             result["gold_queries"] += 1
-            rewritten = make(url, item["question"])(item["query"], dialect="sqlite", schema=schema)
+            asked = ASKED[name]({"question": item["question"]}) if name in ASKED else {}
+            rewrite = partial(REWRITES[name](url, "sqlite"), **asked)
+            rewritten = rewrite(item["query"], dialect="sqlite", schema=schema)
             if rewritten is None:
                 continue
             result["changed"] += 1
