@@ -10,10 +10,13 @@ and `tests/browser/`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +32,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 # Hub clients must fail fast here: there is no network but the package registries.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED_DEFAULT = "qwen2.5-coder-0.5b"
 # The modules that reach the live PostgreSQL and MariaDB servers run one after another, on one worker.
 LIVE_DATABASES_SCOPE = "live-databases"
@@ -86,8 +90,9 @@ if importlib.util.find_spec("xdist"):
         return ModuleScheduling(config, log)
 
 
-def wait_until_healthy(base_url: str, *, timeout_s: float = 180, process=None) -> None:
-    """The proxy answers 404 until the app is routed; ready means /health returns 200."""
+def wait_until_healthy(base_url: str, *, timeout_s: float = 600, process=None) -> None:
+    """The proxy answers 404 until the app is routed; ready means /health returns 200. Ten minutes: on a busy 2-core
+    machine a model's warm-up prefill alone has taken over three."""
     import requests
 
     deadline = time.monotonic() + timeout_s
@@ -108,9 +113,6 @@ def wait_until_healthy(base_url: str, *, timeout_s: float = 180, process=None) -
 
 def python_stacks(pid: int) -> str:
     """Every thread's Python stack of a live process (py-spy, which ray[serve] installs), or why there are none."""
-    import shutil
-    import subprocess
-
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     try:
         return subprocess.run([py_spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60).stdout
@@ -118,11 +120,33 @@ def python_stacks(pid: int) -> str:
         return f"(py-spy could not read it: {e})"
 
 
+@contextlib.contextmanager
+def started_serve_run(config_path: Path, log_path: Path) -> Iterator[subprocess.Popen]:
+    """`serve run <config>` as a user starts it from a terminal, its output in `log_path`; stopped with SIGINT, then
+    killed, on the way out. SIGINT is set back to its default in the child: a test run started in the background
+    (`cmd &` in a script, as CI may) ignores SIGINT, the child would inherit that, and Ctrl-C would never reach it.
+    No RAY_ADDRESS: serve run starts its own local Ray on free ports, clear of Redis on 6379."""
+    serve_bin = Path(sys.executable).with_name("serve")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_AUTH_MODE": "disabled"}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [str(serve_bin), "run", str(config_path)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)  # serve run shuts its Ray down on SIGINT
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
 def stop_serve_run(process, log_path: Path, *, timeout_s: float = 90) -> None:
     """SIGINT a `serve run` process as Ctrl-C does; fail with the tail of its log unless it exits 0 in time."""
-    import signal
-    import subprocess
-
     process.send_signal(signal.SIGINT)
     try:
         code = process.wait(timeout=timeout_s)

@@ -4,6 +4,6 @@ The fixtures (`ray_serve`, `embedded_model_path`) live in `tests/conftest.py`, s
 `tests/browser/`; the helpers are re-exported here for the modules that import them from this file.
 """
 
-from tests.conftest import EMBEDDED_DEFAULT, free_port, stop_serve_run, wait_until_healthy
+from tests.conftest import EMBEDDED_DEFAULT, free_port, started_serve_run, stop_serve_run, wait_until_healthy
 
-__all__ = ["EMBEDDED_DEFAULT", "free_port", "stop_serve_run", "wait_until_healthy"]
+__all__ = ["EMBEDDED_DEFAULT", "free_port", "started_serve_run", "stop_serve_run", "wait_until_healthy"]

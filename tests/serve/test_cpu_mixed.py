@@ -11,9 +11,7 @@ the running cluster: `serve status` carries no ray_actor_options, so it comes fr
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +21,7 @@ import pytest
 import requests
 import yaml
 
-from tests.serve.conftest import free_port, stop_serve_run, wait_until_healthy
+from tests.serve.conftest import free_port, started_serve_run, stop_serve_run, wait_until_healthy
 
 pytest.importorskip("torch", reason="the Transformers model needs the extra [transformers]")
 
@@ -48,25 +46,8 @@ def serve_run(tmp_path, embedded_model_path):
     config["http_options"]["port"] = port  # the file as shipped, on a port that is surely free
     config_path = tmp_path / "cpu-mixed.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    serve_bin = Path(sys.executable).with_name("serve")
-    # No RAY_ADDRESS: serve run starts its own local Ray on free ports, clear of Redis on 6379.
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_AUTH_MODE": "disabled"}
-    log_path = tmp_path / "serve.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [str(serve_bin), "run", str(config_path)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        yield process, f"http://127.0.0.1:{port}", log_path
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # serve run shuts its Ray down on SIGINT
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
+    with started_serve_run(config_path, tmp_path / "serve.log") as process:
+        yield process, f"http://127.0.0.1:{port}", tmp_path / "serve.log"
 
 
 def dashboard_url(log_path: Path, timeout_s: float = 30) -> str:
@@ -87,7 +68,7 @@ def test_cpu_mixed_serves_both_engines_with_right_rows(serve_run):
     process, base_url, log_path = serve_run
     try:
         # The Transformers model dequantizes the GGUF on its first start (cached afterwards).
-        wait_until_healthy(base_url, timeout_s=600, process=process)
+        wait_until_healthy(base_url, process=process)
     except TimeoutError:
         pytest.fail(f"serve run never became healthy:\n{log_path.read_text()[-4000:]}")
     health = requests.get(f"{base_url}/health", timeout=10).json()

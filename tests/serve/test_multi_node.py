@@ -36,7 +36,7 @@ def cluster(tmp_path_factory, ray_temp_dir, embedded_model_path):
         path.write_text(yaml.safe_dump(config))
         serve_cli(nodes, "deploy", str(path))
         base_url = f"http://127.0.0.1:{http_port}"
-        wait_until_healthy(base_url, timeout_s=300)
+        wait_until_healthy(base_url)
         yield nodes, base_url
     finally:
         import ray

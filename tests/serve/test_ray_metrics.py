@@ -55,7 +55,7 @@ def app(tmp_path_factory, embedded_model_path) -> tuple[str, str]:
     serve.run(build_app(args), name="metrics", route_prefix="/", blocking=False)
     base_url = f"http://127.0.0.1:{http_port}"
     try:
-        wait_until_healthy(base_url, timeout_s=300)
+        wait_until_healthy(base_url)
         yield base_url, f"http://127.0.0.1:{metrics_port}/metrics"
     finally:
         serve.shutdown()

@@ -4,16 +4,13 @@ adapter (qwen2.5-coder-0.5b:spider), converted to a GGUF LoRA on its first reque
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
 
-from tests.serve.conftest import free_port, stop_serve_run, wait_until_healthy
+from tests.serve.conftest import free_port, started_serve_run, stop_serve_run, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = "CREATE TABLE employees (id INT, name TEXT, age INT, salary REAL);"
@@ -26,18 +23,8 @@ def serve_run(tmp_path, embedded_model_path):
     config["http_options"]["port"] = port  # the file as shipped, on a port that is surely free
     config_path = tmp_path / "serve_config.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    serve_bin = Path(sys.executable).with_name("serve")
-    # No RAY_ADDRESS: serve run starts its own local Ray on free ports, clear of Redis on 6379.
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_AUTH_MODE": "disabled"}
-    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([str(serve_bin), "run", str(config_path)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with started_serve_run(config_path, tmp_path / "serve.log") as process:
         yield process, f"http://127.0.0.1:{port}", tmp_path / "serve.log"
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def test_serve_run_answers_and_stops_cleanly(serve_run):
@@ -45,7 +32,7 @@ def test_serve_run_answers_and_stops_cleanly(serve_run):
     try:
         # Both models load and prefill Chinook's schema before /health turns 200; on a busy 2-core machine the
         # 1.5B's prefill on one thread alone has taken minutes.
-        wait_until_healthy(base_url, timeout_s=600, process=process)
+        wait_until_healthy(base_url, process=process)
     except TimeoutError:
         pytest.fail(f"serve run never became healthy:\n{log_path.read_text()[-4000:]}")
     health = requests.get(f"{base_url}/health", timeout=10).json()

@@ -55,7 +55,7 @@ def serve_on(head: dict, embedded_model_path: Path) -> str:
     }
     serve.run(build_app(args), name="text2sql", route_prefix="/", blocking=False)
     base_url = f"http://127.0.0.1:{port}"
-    wait_until_healthy(base_url, timeout_s=300)
+    wait_until_healthy(base_url)
     return base_url
 
 
