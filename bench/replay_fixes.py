@@ -33,6 +33,7 @@ from bench.report import publish
 from text2sql.execution import ExecutionError, execute_read_only
 from text2sql.pipeline.conflicting_filters import split_conflicting_filters
 from text2sql.pipeline.join_bridges import bridge_joins
+from text2sql.pipeline.key_names import name_unasked_keys
 from text2sql.pipeline.literal_columns import relink_literals
 from text2sql.pipeline.negated_joins import negate_across_joins
 from text2sql.pipeline.shared_columns import qualify_shared_columns
@@ -59,11 +60,13 @@ REWRITES = {
     "qualify_shared_columns": lambda url, dialect: qualify_shared_columns,
     "negate_across_joins": lambda url, dialect: negate_across_joins,
     "drop_unasked_limits": lambda url, dialect: drop_unasked_limit,
+    "name_unasked_keys": lambda url, dialect: name_unasked_keys,
 }
 # Rewrites that read the question (and, in a follow-up, the previous turn's SQL) too.
 ASKED = {
     "drop_unnamed_joins": lambda question: {"question": question["question"]},
     "negate_across_joins": lambda question: {"question": question["question"]},
+    "name_unasked_keys": lambda question: {"question": question["question"]},
     "drop_unasked_limits": lambda question: {
         "question": question["question"], "previous_sql": question.get("previous_sql"),
     },

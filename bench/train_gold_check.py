@@ -30,7 +30,7 @@ logger = logging.getLogger("train_gold_check")
 # previous turn, which train questions lack).
 CHECKED = (
     "qualify_shared_columns", "bridge_joins", "drop_unused_joins", "drop_unnamed_joins", "relink_literals",
-    "negate_across_joins", "intersect_conflicting_filters",
+    "negate_across_joins", "intersect_conflicting_filters", "name_unasked_keys",
 )
 EXAMPLES = 3
 

@@ -86,6 +86,11 @@ class SqlGenerateRequest(StrictModel):
         "turn's SQL had none and the question asks for no top or bottom rows is dropped; default: the app's "
         "pipeline.drop_unasked_limits.",
     )
+    name_unasked_keys: bool | None = Field(
+        default=None,
+        description="With fix_identifiers: show an id column the answer selects bare by its table's one name column "
+        "when the question asks for no id, code or number; default: the app's pipeline.name_unasked_keys.",
+    )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
     followup_edit: bool | None = Field(
         default=None,

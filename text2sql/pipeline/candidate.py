@@ -21,6 +21,7 @@ from text2sql.pipeline.dialect_slips import rewrite_foreign_functions
 from text2sql.pipeline.fixes import fix_identifiers as fix_identifiers_in
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.join_bridges import bridge_joins as bridge_joins_in
+from text2sql.pipeline.key_names import name_unasked_keys
 from text2sql.pipeline.literal_columns import relink_literals as relink_literals_in
 from text2sql.pipeline.negated_joins import negate_across_joins
 from text2sql.pipeline.rewrites import Asked, Rewrites
@@ -86,7 +87,8 @@ def check_candidate(
     asked: Asked = NOTHING_ASKED,
 ) -> CandidateOutcome:
     """Judge one reply; blocking (it may run a query), so async callers use a worker thread. `asked` is read by
-    the rewrites that depend on the question's wording (drop_unnamed_joins, negate_across_joins, drop_unasked_limits)."""
+    the rewrites that depend on the question's wording (drop_unnamed_joins, negate_across_joins, drop_unasked_limits,
+    name_unasked_keys)."""
     fix_identifiers = rewrites.fix_identifiers
     extracted = extract_sql(reply)
     outcome = CandidateOutcome(round=round_index, extracted=extracted)
@@ -206,6 +208,8 @@ def _rewrites_of_valid_sql(
         steps.append((partial(drop_unasked_limit, question=asked.question, previous_sql=asked.previous_sql), False))
     if rewrites.intersect_conflicting_filters:
         steps.append((split_conflicting_filters, False))
+    if rewrites.name_unasked_keys:
+        steps.append((partial(name_unasked_keys, question=asked.question), False))
     return steps
 
 

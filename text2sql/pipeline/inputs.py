@@ -81,6 +81,9 @@ class SqlTask(StrictModel):
         default=None,
         description="Drop a LIMIT a follow-up added without asking for top rows; default from the pipeline.",
     )
+    name_unasked_keys: bool | None = Field(
+        default=None, description="Show a bare id column by its table's name column; default from the pipeline."
+    )
     n: int = Field(default=1, ge=1, description="Candidates per round; > 1 votes by result.")
     followup_edit: bool | None = Field(
         default=None, description="Put a follow-up as a change to the previous SQL; default from the pipeline."

@@ -24,6 +24,7 @@ class Rewrites(StrictModel):
     intersect_conflicting_filters: bool = True
     negate_across_joins: bool = True
     drop_unasked_limits: bool = True
+    name_unasked_keys: bool = True
 
     @classmethod
     def resolved(cls, request: object, settings: object) -> Rewrites:

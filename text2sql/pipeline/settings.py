@@ -84,6 +84,13 @@ class PipelineSettings(StrictModel):
         "had none and the follow-up asks for no top or bottom rows (no 'top', 'most', 'best', '-est', 最, 前...) "
         "is dropped, its ORDER BY kept; no model call.",
     )
+    name_unasked_keys: bool = Field(
+        default=True,
+        description="With fix_identifiers: an id column the answer shows bare (a table's own key, or a foreign key "
+        "to one) is shown by its table's one name column (Name, Title, genre_name...) when the question asks for no "
+        "id, code or number: 'Which playlists are empty?' gets the playlists' names, not their PlaylistId; a foreign "
+        "key's table is joined with a LEFT JOIN, so the rows stay the same; no model call.",
+    )
     max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
     value_linking: bool = Field(
         default=False,
