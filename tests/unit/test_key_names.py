@@ -104,6 +104,8 @@ def test_unqualified_columns_are_qualified_before_a_table_with_the_same_names_is
         ("SELECT T1.GenreId FROM track AS T1 JOIN genre AS T2 ON T1.GenreId = T2.GenreId", "Which genres have tracks?"),
         # A set operation's branches keep their columns alike.
         ("SELECT PlaylistId FROM playlist UNION SELECT PlaylistId FROM playlist_track", "Which playlists are there?"),
+        # DISTINCT rows ordered by the key: PostgreSQL orders them only by a column they show.
+        ("SELECT DISTINCT T1.TrackId FROM track AS T1 ORDER BY T1.TrackId", "Which tracks are there, in order?"),
         # A column that is not a key, and a key inside an aggregate.
         ("SELECT Bytes FROM track", "How big is each track?"),
         ("SELECT COUNT(TrackId) FROM track", "How many tracks are there?"),

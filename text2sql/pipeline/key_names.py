@@ -60,6 +60,8 @@ def _name_keys(tree: exp.Expression, schema: DatabaseSchema) -> list[str]:
         table = _owner(projection, tables)
         if table is None or _last_part(projection.name) != "id":
             continue  # a key that is itself a name, a code or a number is what the question reads
+        if tree.args.get("distinct") and _ordered_by(tree, projection):
+            continue  # PostgreSQL orders DISTINCT rows only by what they show
         if [name.lower() for name in table.primary_key] == [projection.name.lower()]:
             notes += _show_own_name(tree, projection, table)
         else:
@@ -157,6 +159,11 @@ def _free_alias(name: str, tables: dict[str, Table]) -> str:
     """The table's own name, or with a number added when the query already uses it as an alias."""
     candidates = (name if n == 0 else f"{name}{n}" for n in range(len(tables) + 2))
     return next(candidate for candidate in candidates if candidate.lower() not in tables)
+
+
+def _ordered_by(tree: exp.Select, column: exp.Column) -> bool:
+    order = tree.args.get("order")
+    return order is not None and any(_same_column(found, column) for found in order.find_all(exp.Column))
 
 
 def _same_column(expression: exp.Expression, column: exp.Column) -> bool:
