@@ -199,7 +199,9 @@ def main() -> int:
     saved = json.loads((RESULTS_DIR / "accuracy.json").read_text())["runs"]
     saved_results = RESULTS_DIR / "replay-fixes.json"
     kept = json.loads(saved_results.read_text())["results"] if saved_results.exists() else []
-    results = [r for r in kept if r["rewrite"] not in args.rewrites]
+    # What this call replays replaces its earlier result; every other run and rewrite keeps its own.
+    replayed = set(args.runs) | ({r["run"] for r in kept if r["run"].startswith("followups__")} if args.followups else set())
+    results = [r for r in kept if r["rewrite"] not in args.rewrites or r["run"] not in replayed]
     for name in args.runs:
         model, suite, variant, count = name.split("__")
         run = next(
