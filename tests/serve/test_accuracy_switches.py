@@ -190,6 +190,22 @@ def test_an_unread_join_the_question_does_not_name_is_dropped(base_url):
     assert sorted(tuple(row) for row in joined["rows"]) != tracks  # repeated and filtered by the sales
 
 
+def test_a_bare_id_the_question_did_not_ask_for_is_shown_by_its_name(base_url):
+    # The 0.5B answers "which playlists" with their PlaylistId: shown by Playlist.Name, the same rows.
+    question = "Which playlists are empty?"
+    ask(base_url, question, max_repairs=0)  # as above: the two requests below reuse the whole prompt
+    ids = ask(base_url, question, max_repairs=0, name_unasked_keys=False)
+    named = ask(base_url, question, max_repairs=0)
+    assert ids["success"] and named["success"], (ids, named)
+    assert any("the question asks for the Playlist, not its id" in fix for fix in named["attempts"][0]["fixes"]), named
+    with sqlite3.connect(f"file:{chinook_sqlite_path()}?mode=ro", uri=True) as connection:
+        empty = connection.execute(
+            "SELECT PlaylistId, Name FROM Playlist WHERE PlaylistId NOT IN (SELECT PlaylistId FROM PlaylistTrack)"
+        ).fetchall()
+    assert sorted(row[0] for row in ids["rows"]) == sorted(row[0] for row in empty)
+    assert sorted(row[0] for row in named["rows"]) == sorted(row[1] for row in empty)
+
+
 def test_a_literal_on_a_column_that_never_holds_it_moves_to_the_one_that_does(base_url):
     # The 0.5B takes "state" at its word: `BillingState = 'Germany'`, a condition no invoice meets.
     question = "How many invoices were billed to the state of Germany?"
