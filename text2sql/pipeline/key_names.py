@@ -22,21 +22,20 @@ from text2sql.pipeline.scopes import (
     tables_by_alias,
 )
 from text2sql.schema import DatabaseSchema, Table
-from text2sql.schema.select import words
+from text2sql.schema.select import name_parts, words
 
 # Words that ask for the key itself ("number" unless it counts: "the number of albums").
 _KEY_WORDS = {"id", "ids", "identifier", "key", "code", "uuid", "sku"}
 _KEY_PHRASES = re.compile(r"\bnumbers?\b(?!\s+of\b)|编号|序号|代码|号码|标识|号", re.IGNORECASE)
 _NAME_PARTS = {"name", "title"}
 _TEXT_TYPES = re.compile(r"char|text|clob|string|varchar", re.IGNORECASE)
-_PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
 def name_unasked_keys(
     sql: str, *, dialect: str, schema: DatabaseSchema, question: str | None
 ) -> tuple[str, list[str]] | None:
-    """`sql` with each bare primary key of its answer's columns shown by its table's name column, and a note per
-    key; None when none (or no question, or a question that asks for ids)."""
+    """`sql` with each bare id column of its answer (a table's own key, or a foreign key to one) shown by its
+    table's name column, and a note per key; None when none (or no question, or a question that asks for ids)."""
     if not question or _asks_for_keys(question):
         return None
     return rewritten(sql, dialect, lambda tree: _name_keys(tree, schema))
@@ -134,8 +133,8 @@ def _name_column(table: Table) -> str | None:
 
 
 def _last_part(name: str) -> str:
-    parts = [part for chunk in name.split("_") for part in _PART.findall(chunk)]
-    return parts[-1].lower() if parts else ""
+    parts = name_parts(name)
+    return parts[-1] if parts else ""
 
 
 def _qualified(scope: Scope, tables: dict[str, Table]) -> bool:
@@ -163,7 +162,7 @@ def _free_alias(name: str, tables: dict[str, Table]) -> str:
 
 def _ordered_by(tree: exp.Select, column: exp.Column) -> bool:
     order = tree.args.get("order")
-    return order is not None and any(_same_column(found, column) for found in order.find_all(exp.Column))
+    return order is not None and any(found.name.lower() == column.name.lower() for found in order.find_all(exp.Column))
 
 
 def _same_column(expression: exp.Expression, column: exp.Column) -> bool:

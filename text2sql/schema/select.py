@@ -130,6 +130,11 @@ def _table_tokens(table: Table) -> dict[str, float]:
     return weighted
 
 
+def name_parts(name: str) -> list[str]:
+    """A name's lower-cased parts, snake_case and CamelCase split (`PlaylistId`, `playlist_id`: playlist, id)."""
+    return [part.lower() for word in _WORD.findall(name) for part in _CAMEL_PART.findall(word)]
+
+
 def words(text: str) -> list[str]:
     """Lower-cased, singular words; snake_case and CamelCase split (the joined form kept too); CJK text
     as single characters and character pairs."""
