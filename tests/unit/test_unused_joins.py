@@ -133,6 +133,24 @@ def test_an_unread_join_the_question_does_not_name_is_dropped(database, schema, 
     assert rows(database, LONGEST) == [("Hells",), ("Shook",)]  # So What is on no playlist
 
 
+def test_a_word_the_question_gives_another_table_does_not_name_the_join(database, schema) -> None:
+    # "tracks" names track, already in the query; of playlist_track's words only "playlist" would name it.
+    sql, _ = drop_unnamed_joins(LONGEST, dialect="sqlite", schema=schema, question="Which two tracks last longest?")
+    assert sql == "SELECT T1.Name FROM track AS T1 ORDER BY T1.Milliseconds DESC LIMIT 2"
+
+
+def test_a_subquery_reads_its_own_tables_columns_not_the_joined_ones(database, schema) -> None:
+    # The subquery's unqualified TrackId is its own track's: playlist_track, beside it above, is read by no one.
+    joined = (
+        "SELECT T1.Name FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId "
+        "WHERE T1.TrackId IN (SELECT TrackId FROM track WHERE Milliseconds > 1500)"
+    )
+    sql, _ = drop_unnamed_joins(joined, dialect="sqlite", schema=schema, question="Which songs last over 1.5 seconds?")
+    assert sql == "SELECT T1.Name FROM track AS T1 WHERE T1.TrackId IN (SELECT TrackId FROM track WHERE Milliseconds > 1500)"
+    assert rows(database, sql) == [("Shook",), ("So What",)]
+    assert rows(database, joined) == [("Shook",)]
+
+
 def test_an_unread_from_table_the_question_does_not_name_gives_its_place(database, schema) -> None:
     sql, _ = drop_unnamed_joins(
         "SELECT T2.Country FROM invoice_line AS T1 JOIN invoice AS T2 ON T1.InvoiceId = T2.InvoiceId WHERE T2.Total > 2",
@@ -165,6 +183,12 @@ def test_an_unread_from_table_the_question_does_not_name_gives_its_place(databas
             "SELECT Name FROM track EXCEPT SELECT T1.Name FROM track AS T1 JOIN playlist_track AS T2 "
             "ON T1.TrackId = T2.TrackId",
             "Which songs were never picked?",
+        ),
+        # A subquery's column that its own tables lack is the joined table's, read from above.
+        (
+            "SELECT T1.Name FROM track AS T1 JOIN playlist_track AS T2 ON T1.TrackId = T2.TrackId "
+            "WHERE EXISTS (SELECT 1 FROM album WHERE PlaylistId = 1)",
+            "Which songs are long?",
         ),
         # The one side of the key, and a joined table that is read.
         (

@@ -26,7 +26,7 @@ _AGGREGATES = (exp.Sum, exp.Avg)
 def drop_unused_joins(sql: str, *, dialect: str, schema: DatabaseSchema) -> tuple[str, list[str]] | None:
     """`sql` without its unused many-side joins in aggregating levels, and a note per join; None when none."""
     return rewritten_per_level(
-        sql, dialect, lambda scope: _drop_in_level(scope, schema, acts_on=_aggregates, may_drop=lambda table: True)
+        sql, dialect, lambda scope: _drop_in_level(scope, schema, acts_on=_aggregates, may_drop=lambda table, others: True)
     )
 
 
@@ -40,12 +40,12 @@ def drop_unnamed_joins(
     asked = set(words(question))
     return rewritten_per_level(
         sql, dialect,
-        lambda scope: _drop_in_level(scope, schema, acts_on=_plain, may_drop=lambda table: not _named(table, asked)),
+        lambda scope: _drop_in_level(scope, schema, acts_on=_plain, may_drop=lambda table, others: not _named(table, asked, others)),
     )
 
 
 def _drop_in_level(
-    scope: Scope, schema: DatabaseSchema, *, acts_on: Callable[[exp.Select], bool], may_drop: Callable[[Table], bool]
+    scope: Scope, schema: DatabaseSchema, *, acts_on: Callable[[exp.Select], bool], may_drop: Callable[[Table, list[Table]], bool]
 ) -> list[str]:
     select: exp.Select = scope.expression
     tables = tables_by_alias(scope, schema)
@@ -61,9 +61,9 @@ def _drop_in_level(
     for join in list(joins):
         alias = join.this.alias_or_name.lower()
         if (
-            _is_unused(alias, join.args.get("on"), select, tables)
+            _is_unused(alias, join.args.get("on"), select, tables, schema)
             and _many_side(join.args["on"], alias, tables)
-            and may_drop(tables[alias])
+            and may_drop(tables[alias], _others(alias, tables))
         ):
             notes.append(f"dropped the unused join {join.sql()}")
             join.pop()
@@ -71,9 +71,9 @@ def _drop_in_level(
     first = start.this.alias_or_name.lower()
     if (
         joins
-        and _is_unused(first, joins[0].args.get("on"), select, tables)
+        and _is_unused(first, joins[0].args.get("on"), select, tables, schema)
         and _many_side(joins[0].args["on"], first, tables)
-        and may_drop(tables[first])
+        and may_drop(tables[first], _others(first, tables))
     ):
         # The FROM table goes: the first join's table takes its place, without the condition that linked them.
         notes.append(
@@ -111,14 +111,20 @@ def _level_aggregates(select: exp.Select) -> list[exp.AggFunc]:
     return [n for n in select.find_all(exp.AggFunc) if n.find_ancestor(exp.Select) is select]
 
 
-def _named(table: Table, asked: set[str]) -> bool:
+def _named(table: Table, asked: set[str], others: list[Table]) -> bool:
     """The question names the table: one of its name's words (course_arrange: course, arrange), singular and
-    lower-cased as the question's are."""
-    return bool(asked & set(words(table.name)))
+    lower-cased as the question's are, that no other table of the level has ("tracks" names Track, not
+    PlaylistTrack beside it)."""
+    taken = {word for other in others for word in words(other.name)}
+    return bool(asked & (set(words(table.name)) - taken))
+
+
+def _others(alias: str, tables: dict[str, Table]) -> list[Table]:
+    return [table for other, table in tables.items() if other != alias]
 
 
 def _is_unused(
-    alias: str, condition: exp.Expression | None, select: exp.Select, tables: dict[str, Table]
+    alias: str, condition: exp.Expression | None, select: exp.Select, tables: dict[str, Table], schema: DatabaseSchema
 ) -> bool:
     """True when `alias` is a plain inner join whose table no column outside `condition` reads, here or below."""
     if condition is None or alias not in tables:
@@ -129,9 +135,26 @@ def _is_unused(
         if id(column) in in_condition:
             continue
         qualifier = column.table.lower()
-        if qualifier == alias or (not qualifier and column.name.lower() in own_names):
-            return False  # read elsewhere (or perhaps: an unqualified name it has)
+        if qualifier == alias:
+            return False  # read elsewhere
+        if not qualifier and column.name.lower() in own_names and not _resolved_below(column, select, schema):
+            return False  # perhaps read: an unqualified name it has
     return True
+
+
+def _resolved_below(column: exp.Column, select: exp.Select, schema: DatabaseSchema) -> bool:
+    """An unqualified column inside a subquery whose own tables have it: SQL reads it from those, not from the
+    level above (`WHERE T1.UnitPrice > (SELECT AVG(UnitPrice) FROM Track)`)."""
+    inner = column.find_ancestor(exp.Select)
+    while inner is not None and inner is not select:
+        sources = [inner.args.get("from_"), *(inner.args.get("joins") or [])]
+        for source in sources:
+            if source is not None and isinstance(source.this, exp.Table):
+                table = schema.table(source.this.name)
+                if table is not None and table.column(column.name) is not None:
+                    return True
+        inner = inner.find_ancestor(exp.Select)
+    return False
 
 
 def _many_side(condition: exp.Expression, alias: str, tables: dict[str, Table]) -> bool:
