@@ -1,9 +1,10 @@
 """A key where the question asked for a thing: "Which playlists are empty?" answered with
 `SELECT PlaylistId FROM Playlist WHERE ...`, "Which track takes up the most disk space?" with `SELECT TrackId ...`.
 Small models answer with the row's key out of habit; the person asking wanted the playlist, that is its name. When
-the answer's own columns (the outermost level) show a table's single-column primary key bare, the question asks
-for no id, code or number, and the table has exactly one name column (`Name`, `Title`, `playlist_name`...), the
-key is shown by that column. No model call; anything unclear is left as it is.
+the answer's own columns (the outermost level) show an id bare, a table's single-column primary key or a foreign
+key to one, the question asks for no id, code or number, and the key's table has exactly one name column (`Name`,
+`Title`, `playlist_name`...), the key is shown by that column; a foreign key's table is joined for it with a LEFT
+JOIN on the key, so the rows stay the same. No model call; anything unclear is left as it is.
 """
 
 from __future__ import annotations
@@ -96,9 +97,8 @@ def _show_referenced_name(
         return []  # the joined table's columns would make an unqualified name ambiguous
     tree: exp.Select = scope.expression
     alias = _free_alias(referenced.name, tables)
-    qualifier = key.table
     condition = exp.EQ(
-        this=exp.column(identifier(key.name), table=exp.to_identifier(qualifier)),
+        this=exp.column(identifier(key.name), table=exp.to_identifier(key.table)),
         expression=exp.column(identifier(referenced.primary_key[0]), table=exp.to_identifier(alias)),
     )
     source = exp.Table(this=identifier(referenced.name))
