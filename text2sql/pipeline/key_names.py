@@ -17,6 +17,7 @@ from sqlglot.optimizer.scope import Scope, build_scope
 from text2sql.pipeline.scopes import (
     identifier,
     own_columns,
+    owning_alias,
     rewritten,
     select_aliases,
     spelled_alias,
@@ -57,7 +58,8 @@ def _name_keys(tree: exp.Expression, schema: DatabaseSchema) -> list[str]:
     for projection in list(tree.selects):
         if not isinstance(projection, exp.Column) or isinstance(projection.this, exp.Star):
             continue
-        table = _owner(projection, tables)
+        alias = owning_alias(projection, tables)
+        table = tables[alias] if alias is not None else None
         if table is None or _last_part(projection.name) != "id":
             continue  # a key that is itself a name, a code or a number is what the question reads
         if tree.args.get("distinct") and _ordered_by(tree, projection):
@@ -115,14 +117,6 @@ def _show_referenced_name(
             f"{referenced.name}, not its id"]
 
 
-def _owner(column: exp.Column, tables: dict[str, Table]) -> Table | None:
-    """The table a bare or qualified column belongs to; None when unclear."""
-    if column.table:
-        return tables.get(column.table.lower())
-    owners = [table for table in tables.values() if table.column(column.name) is not None]
-    return owners[0] if len(owners) == 1 else None
-
-
 def _name_column(table: Table) -> str | None:
     """The table's one text column whose name ends in Name or Title; None when it has none or several."""
     named = [
@@ -145,10 +139,10 @@ def _qualified(scope: Scope, tables: dict[str, Table]) -> bool:
     for column in own_columns(scope):
         if column.table or column.name.lower() in aliases:
             continue
-        owning = [alias for alias, table in tables.items() if table.column(column.name) is not None]
-        if len(owning) != 1:
+        alias = owning_alias(column, tables)
+        if alias is None:
             return False
-        owners[id(column)] = (column, spelled_alias(scope, owning[0]))
+        owners[id(column)] = (column, spelled_alias(scope, alias))
     for column, alias in owners.values():
         column.set("table", exp.to_identifier(alias))
     return True

@@ -20,7 +20,7 @@ from typing import Protocol
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from text2sql.pipeline.scopes import identifier, rewritten, tables_by_alias
+from text2sql.pipeline.scopes import identifier, owning_alias, rewritten, tables_by_alias
 from text2sql.schema import DatabaseSchema, Table
 from text2sql.schema.values import is_text_type
 
@@ -55,7 +55,7 @@ def _relink_in_level(scope: Scope, schema: DatabaseSchema, probe: ValueProbe) ->
         return []
     notes = []
     for column, literals in _comparisons(scope.expression):
-        owner = _owner(column, tables)
+        owner = owning_alias(column, tables)
         if owner is None:
             continue
         table = tables[owner]
@@ -109,9 +109,3 @@ def _is_name_literal(node: exp.Expression) -> bool:
     return isinstance(node, exp.Literal) and node.is_string and not _NOT_A_NAME.fullmatch(node.this)
 
 
-def _owner(column: exp.Column, tables: dict[str, Table]) -> str | None:
-    qualifier = column.table.lower()
-    if qualifier:
-        return qualifier if qualifier in tables else None
-    owners = [alias for alias, table in tables.items() if table.column(column.name) is not None]
-    return owners[0] if len(owners) == 1 else None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 from sqlglot.optimizer.scope import build_scope
 
-from text2sql.pipeline.scopes import rewritten, spelled_alias, tables_by_alias
+from text2sql.pipeline.scopes import owning_alias, rewritten, spelled_alias, tables_by_alias
 from text2sql.schema import DatabaseSchema, Table
 
 # Words that put a question's condition in the negative; "not" inside "another" or "nothing" is not matched.
@@ -77,12 +77,12 @@ def _negate(tree: exp.Expression, schema: DatabaseSchema) -> list[str]:
         for conjunct in conjuncts
         if (inequality := _inequality(conjunct)) is not None
         for column, value in [inequality]
-        if (alias := _alias_of(column, tables)) is not None and alias not in selected
+        if (alias := owning_alias(column, tables)) is not None and alias not in selected
     ]
     if len(found) != 1:
         return []  # none, or several: which pairs with which is unclear
     conjunct, column, value = found[0]
-    target = _alias_of(column, tables)
+    target = owning_alias(column, tables)
     cut = _fan_out(selected, target, edges, tables)
     if cut is None:
         return []
@@ -148,19 +148,12 @@ def _inequality(conjunct: exp.Expression) -> tuple[exp.Column, exp.Expression] |
     return None
 
 
-def _alias_of(column: exp.Column, tables: dict[str, Table]) -> str | None:
-    if column.table:
-        return column.table.lower() if column.table.lower() in tables else None
-    holders = [alias for alias, table in tables.items() if table.column(column.name) is not None]
-    return holders[0] if len(holders) == 1 else None
-
-
 def _aliases_of(expressions: list[exp.Expression], tables: dict[str, Table]) -> set[str]:
     return {
         alias
         for expression in expressions
         for column in expression.find_all(exp.Column)
-        if (alias := _alias_of(column, tables)) is not None
+        if (alias := owning_alias(column, tables)) is not None
     }
 
 

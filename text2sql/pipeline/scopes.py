@@ -32,6 +32,15 @@ def tables_by_alias(scope: Scope, schema: DatabaseSchema) -> dict[str, Table] | 
     return tables
 
 
+def owning_alias(column: exp.Column, tables: dict[str, Table]) -> str | None:
+    """The lower-cased alias of the level's table a column reads: its qualifier, or for an unqualified name the one
+    table that has it; None when unclear (no such table, or several)."""
+    if column.table:
+        return column.table.lower() if column.table.lower() in tables else None
+    holders = [alias for alias, table in tables.items() if table.column(column.name) is not None]
+    return holders[0] if len(holders) == 1 else None
+
+
 def own_columns(scope: Scope) -> list[exp.Column]:
     """The columns written at this level: sqlglot also lists those of an `IN (SELECT ...)` inside it."""
     return [c for c in scope.columns if c.find_ancestor(exp.Select) is scope.expression]
