@@ -78,6 +78,7 @@ VARIANTS = {
     "keep-joins": {"drop_unused_joins": False},
     "keep-unnamed": {"drop_unnamed_joins": False},
     "show-ids": {"name_unasked_keys": False},
+    "full-names": {"drop_unasked_family_names": False},
     "no-relink": {"relink_literals": False},
     "no-intersect": {"intersect_conflicting_filters": False},
     "no-negate": {"negate_across_joins": False},
@@ -381,7 +382,7 @@ def save(result: dict, path: Path) -> None:
 
 
 VARIANT_ORDER = (
-    "plain", "old-default", "default", "no-fix", "no-join", "no-bridge", "drop-joins", "keep-joins", "keep-unnamed", "show-ids", "no-relink", "no-intersect", "no-negate", "keep-limits", "no-repair", "constrained", "n5", "n5-greedy", "no-inferred-keys", "fallback4", "examples3", "values", "zh-hint",
+    "plain", "old-default", "default", "no-fix", "no-join", "no-bridge", "drop-joins", "keep-joins", "keep-unnamed", "show-ids", "full-names", "no-relink", "no-intersect", "no-negate", "keep-limits", "no-repair", "constrained", "n5", "n5-greedy", "no-inferred-keys", "fallback4", "examples3", "values", "zh-hint",
     "translate", "xiyan", "adapter",
 )
 

@@ -32,6 +32,7 @@ from bench.paths import RESULTS_DIR, add_dataset_flags, dataset_dir_from_args
 from bench.report import publish
 from text2sql.execution import ExecutionError, execute_read_only
 from text2sql.pipeline.conflicting_filters import split_conflicting_filters
+from text2sql.pipeline.family_names import drop_unasked_family_names
 from text2sql.pipeline.join_bridges import bridge_joins
 from text2sql.pipeline.key_names import name_unasked_keys
 from text2sql.pipeline.literal_columns import relink_literals
@@ -61,12 +62,14 @@ REWRITES = {
     "negate_across_joins": lambda url, dialect: negate_across_joins,
     "drop_unasked_limits": lambda url, dialect: drop_unasked_limit,
     "name_unasked_keys": lambda url, dialect: name_unasked_keys,
+    "drop_unasked_family_names": lambda url, dialect: drop_unasked_family_names,
 }
 # Rewrites that read the question (and, in a follow-up, the previous turn's SQL) too.
 ASKED = {
     "drop_unnamed_joins": lambda question: {"question": question["question"]},
     "negate_across_joins": lambda question: {"question": question["question"]},
     "name_unasked_keys": lambda question: {"question": question["question"]},
+    "drop_unasked_family_names": lambda question: {"question": question["question"]},
     "drop_unasked_limits": lambda question: {
         "question": question["question"], "previous_sql": question.get("previous_sql"),
     },

@@ -31,6 +31,7 @@ logger = logging.getLogger("train_gold_check")
 CHECKED = (
     "qualify_shared_columns", "bridge_joins", "drop_unused_joins", "drop_unnamed_joins", "relink_literals",
     "negate_across_joins", "intersect_conflicting_filters", "name_unasked_keys",
+    "drop_unasked_family_names",
 )
 EXAMPLES = 3
 

@@ -91,6 +91,12 @@ class SqlGenerateRequest(StrictModel):
         description="With fix_identifiers: show an id column the answer selects bare by its table's one name column "
         "when the question asks for no id, code or number; default: the app's pipeline.name_unasked_keys.",
     )
+    drop_unasked_family_names: bool | None = Field(
+        default=None,
+        description="With fix_identifiers: drop a family-name column (last_name...) the answer shows beside the same "
+        "table's given name when the question asks for the given name only ('first name', 名); default: the app's "
+        "pipeline.drop_unasked_family_names.",
+    )
     n: int = Field(default=1, ge=1, le=16, description="Candidates to generate; > 1 votes by result (self-consistency).")
     followup_edit: bool | None = Field(
         default=None,

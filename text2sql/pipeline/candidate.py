@@ -18,6 +18,7 @@ from text2sql.extraction import extract_sql
 from text2sql.pipeline.budget import ByteBudget
 from text2sql.pipeline.conflicting_filters import split_conflicting_filters
 from text2sql.pipeline.dialect_slips import rewrite_foreign_functions
+from text2sql.pipeline.family_names import drop_unasked_family_names
 from text2sql.pipeline.fixes import fix_identifiers as fix_identifiers_in
 from text2sql.pipeline.inputs import ExecutionTarget
 from text2sql.pipeline.join_bridges import bridge_joins as bridge_joins_in
@@ -88,7 +89,7 @@ def check_candidate(
 ) -> CandidateOutcome:
     """Judge one reply; blocking (it may run a query), so async callers use a worker thread. `asked` is read by
     the rewrites that depend on the question's wording (drop_unnamed_joins, negate_across_joins, drop_unasked_limits,
-    name_unasked_keys)."""
+    name_unasked_keys, drop_unasked_family_names)."""
     fix_identifiers = rewrites.fix_identifiers
     extracted = extract_sql(reply)
     outcome = CandidateOutcome(round=round_index, extracted=extracted)
@@ -210,6 +211,8 @@ def _rewrites_of_valid_sql(
         steps.append((split_conflicting_filters, False))
     if rewrites.name_unasked_keys:
         steps.append((partial(name_unasked_keys, question=asked.question), False))
+    if rewrites.drop_unasked_family_names:
+        steps.append((partial(drop_unasked_family_names, question=asked.question), False))
     return steps
 
 

@@ -84,6 +84,10 @@ class SqlTask(StrictModel):
     name_unasked_keys: bool | None = Field(
         default=None, description="Show a bare id column by its table's name column; default from the pipeline."
     )
+    drop_unasked_family_names: bool | None = Field(
+        default=None,
+        description="Drop a family-name column shown beside the given name the question asks for; default from the pipeline.",
+    )
     n: int = Field(default=1, ge=1, description="Candidates per round; > 1 votes by result.")
     followup_edit: bool | None = Field(
         default=None, description="Put a follow-up as a change to the previous SQL; default from the pipeline."

@@ -16,6 +16,7 @@ from sqlglot.optimizer.scope import Scope, build_scope
 
 from text2sql.pipeline.scopes import (
     identifier,
+    ordered_by,
     own_columns,
     owning_alias,
     rewritten,
@@ -62,7 +63,7 @@ def _name_keys(tree: exp.Expression, schema: DatabaseSchema) -> list[str]:
         table = tables[alias] if alias is not None else None
         if table is None or _last_part(projection.name) != "id":
             continue  # a key that is itself a name, a code or a number is what the question reads
-        if tree.args.get("distinct") and _ordered_by(tree, projection):
+        if tree.args.get("distinct") and ordered_by(tree, projection):
             continue  # PostgreSQL orders DISTINCT rows only by what they show
         if [name.lower() for name in table.primary_key] == [projection.name.lower()]:
             notes += _show_own_name(tree, projection, table)
@@ -153,10 +154,6 @@ def _free_alias(name: str, tables: dict[str, Table]) -> str:
     candidates = (name if n == 0 else f"{name}{n}" for n in range(len(tables) + 2))
     return next(candidate for candidate in candidates if candidate.lower() not in tables)
 
-
-def _ordered_by(tree: exp.Select, column: exp.Column) -> bool:
-    order = tree.args.get("order")
-    return order is not None and any(found.name.lower() == column.name.lower() for found in order.find_all(exp.Column))
 
 
 def _same_column(expression: exp.Expression, column: exp.Column) -> bool:

@@ -25,6 +25,7 @@ class Rewrites(StrictModel):
     negate_across_joins: bool = True
     drop_unasked_limits: bool = True
     name_unasked_keys: bool = True
+    drop_unasked_family_names: bool = True
 
     @classmethod
     def resolved(cls, request: object, settings: object) -> Rewrites:

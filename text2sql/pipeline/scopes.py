@@ -84,6 +84,12 @@ def rewritten_per_level(
     return rewritten(sql, dialect, change)
 
 
+def ordered_by(select: exp.Select, column: exp.Column) -> bool:
+    """The level's ORDER BY reads a column of that name (a DISTINCT level must keep showing it for PostgreSQL)."""
+    order = select.args.get("order")
+    return order is not None and any(found.name.lower() == column.name.lower() for found in order.find_all(exp.Column))
+
+
 def identifier(name: str) -> exp.Identifier:
     """A schema name as an identifier, quoted only when it must be."""
     return exp.to_identifier(name, quoted=not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name))

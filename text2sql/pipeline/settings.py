@@ -91,6 +91,12 @@ class PipelineSettings(StrictModel):
         "id, code or number: 'Which playlists are empty?' gets the playlists' names, not their PlaylistId; a foreign "
         "key's table is joined with a LEFT JOIN, so the rows stay the same; no model call.",
     )
+    drop_unasked_family_names: bool = Field(
+        default=True,
+        description="With fix_identifiers: when the question asks for a given name and no family name ('first "
+        "name' but no 'last name', 'surname' or 'full name'; 名 but no 姓 or 全名), a family-name column (last_name, "
+        "lname, surname...) the answer shows beside the same table's given name is dropped; no model call.",
+    )
     max_candidates: int = Field(default=8, ge=1, le=16, description="Largest n a request may ask for.")
     value_linking: bool = Field(
         default=False,
