@@ -2,6 +2,7 @@
 the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking, join
 completion, joins bridged along the keys, unread joins dropped (under a sum, or unnamed by the question), literals moved to the column that holds them,
 two values of one column intersected, a negation across a one-to-many join, a LIMIT a follow-up did not ask for,
+a bare id shown by its name, a family name the question did not ask for dropped,
 keys read from the data, the greedy candidate of a vote, follow-ups as
 edits, the rewriting of another dialect's functions, and the note for, and translation of, Chinese questions."""
 
@@ -204,6 +205,20 @@ def test_a_bare_id_the_question_did_not_ask_for_is_shown_by_its_name(base_url):
         ).fetchall()
     assert sorted(row[0] for row in ids["rows"]) == sorted(row[0] for row in empty)
     assert sorted(row[0] for row in named["rows"]) == sorted(row[1] for row in empty)
+
+
+def test_a_family_name_the_question_did_not_ask_for_is_dropped(base_url):
+    # 名字 is the given name (姓 the family name): the 0.5B shows LastName beside FirstName all the same.
+    question = "列出所有员工的名字和职位。"
+    ask(base_url, question, max_repairs=0)  # as above: the two requests below reuse the whole prompt
+    whole = ask(base_url, question, max_repairs=0, drop_unasked_family_names=False)
+    given = ask(base_url, question, max_repairs=0)
+    assert whole["success"] and given["success"], (whole, given)
+    assert "LastName" in whole["sql"] and "LastName" not in given["sql"], (whole["sql"], given["sql"])
+    assert any("the question asks for the first name" in fix for fix in given["attempts"][0]["fixes"]), given
+    with sqlite3.connect(f"file:{chinook_sqlite_path()}?mode=ro", uri=True) as connection:
+        employees = sorted(connection.execute("SELECT FirstName, Title FROM Employee"))
+    assert sorted(tuple(row) for row in given["rows"]) == employees
 
 
 def test_a_literal_on_a_column_that_never_holds_it_moves_to_the_one_that_does(base_url):
