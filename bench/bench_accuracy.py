@@ -23,7 +23,8 @@ fixes without join completion), plain (the baseline: the same model through /v1/
 prompt and no pipeline, bench/plain_prompt.py), no-inferred-keys (the databases without the join keys read from
 their data when they declare none),
 fallback4 (4 sampled candidates only when the greedy answer fails or is empty), examples3 (3 Spider-train pairs
-like the question, their SQL in standard SQL), values (value linking), zh-hint (the Chinese-question note),
+like the question, their SQL in standard SQL), values (value linking), zh-hint (the Chinese-question note), zh-gloss (a Chinese question's words glossed
+with the schema names a dictionary says they mean),
 xiyan (the same GGUF served with the `xiyan` prompt, one Chinese user message with the schema in M-Schema). The variants of one run take
 turns question by question, so their latencies compare. Matching follows text2sql/accuracy.py, by each suite's rule.
 
@@ -89,6 +90,7 @@ VARIANTS = {
     "values": {"value_linking": True},
     # Chinese questions only: a Chinese note that the schema is English (English questions are unchanged).
     "zh-hint": {"language_hint": True},
+    "zh-gloss": {"gloss_chinese": True},
     # Chinese questions only: the model puts the question into English first (English questions are unchanged).
     "translate": {"translate_question": True},
     # Not a request switch: the same GGUF served a second time with the `xiyan` template, asked as <model>-xiyan.
@@ -382,7 +384,7 @@ def save(result: dict, path: Path) -> None:
 
 
 VARIANT_ORDER = (
-    "plain", "old-default", "default", "no-fix", "no-join", "no-bridge", "drop-joins", "keep-joins", "keep-unnamed", "show-ids", "full-names", "no-relink", "no-intersect", "no-negate", "keep-limits", "no-repair", "constrained", "n5", "n5-greedy", "no-inferred-keys", "fallback4", "examples3", "values", "zh-hint",
+    "plain", "old-default", "default", "no-fix", "no-join", "no-bridge", "drop-joins", "keep-joins", "keep-unnamed", "show-ids", "full-names", "no-relink", "no-intersect", "no-negate", "keep-limits", "no-repair", "constrained", "n5", "n5-greedy", "no-inferred-keys", "fallback4", "examples3", "values", "zh-hint", "zh-gloss",
     "translate", "xiyan", "adapter",
 )
 

@@ -127,6 +127,11 @@ class SqlGenerateRequest(StrictModel):
         description="For a Chinese question, tell the model the schema's names and values are English; default: "
         "the app's pipeline.language_hint.",
     )
+    gloss_chinese: bool | None = Field(
+        default=None,
+        description="For a Chinese question, show the model which schema names its words mean, from a Chinese-English "
+        "dictionary (listed in `glosses`); default: the app's pipeline.gloss_chinese.",
+    )
     translate_question: bool | None = Field(
         default=None,
         description="For a Chinese question, have the model put it into English before it writes SQL (the English "

@@ -28,6 +28,7 @@ def sql_task(request: SqlGenerateRequest) -> SqlTask:
         fallback_candidates=request.fallback_candidates,
         language_hint=request.language_hint,
         translate_question=request.translate_question,
+        gloss_chinese=request.gloss_chinese,
         constrained=request.constrained,
         max_tokens=request.max_tokens,
         temperature=request.temperature,

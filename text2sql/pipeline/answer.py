@@ -67,6 +67,10 @@ class SqlAnswer(StrictModel):
     value_matches: list[str] = Field(
         default_factory=list, description="Database values the question mentions, shown to the model (value linking)."
     )
+    glosses: list[str] = Field(
+        default_factory=list,
+        description="A Chinese question's words and the schema names they mean, shown to the model (gloss_chinese).",
+    )
     examples_used: list[str] = Field(
         default_factory=list, description="Questions of the example pairs shown to the model (most similar last)."
     )

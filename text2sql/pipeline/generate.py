@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from text2sql.dialects import generation_dialect
 from text2sql.extraction import extract_sql
+from text2sql.glossary import gloss_question
 from text2sql.language import is_chinese
 from text2sql.pipeline.answer import Attempt, SqlAnswer, Timings, Usage
 from text2sql.pipeline.budget import ByteBudget
@@ -59,6 +60,7 @@ class Plan:
     greedy_candidate: bool = False  # n > 1: the first candidate of each round is decoded greedily
     examples: list = field(default_factory=list)
     value_matches: list[str] = field(default_factory=list)
+    glosses: list[str] = field(default_factory=list)
     chinese_question: bool = False
     followup_edit: bool = False
 
@@ -161,6 +163,7 @@ def plan_task(
         adapter=model.adapter,
         examples=context.examples,
         value_matches=context.value_matches,
+        glosses=_glosses(task, context, settings),
         followup_edit=bool(history) and (
             task.followup_edit if task.followup_edit is not None else settings.followup_edit
         ),
@@ -177,6 +180,14 @@ def plan_task(
     )
 
 
+def _glosses(task: SqlTask, context: SchemaContext, settings: PipelineSettings) -> list[str]:
+    """The schema names a Chinese question's words mean, when glossing is on (`text2sql.glossary`)."""
+    on = task.gloss_chinese if task.gloss_chinese is not None else settings.gloss_chinese
+    if not on or context.schema_ is None or not is_chinese(task.question):
+        return []
+    return [gloss.render() for gloss in gloss_question(task.question, context.schema_)]
+
+
 def render_prompt(task: SqlTask, plan: Plan, *, repair: RepairContext | None = None):
     return plan.template.render(
         PromptInput(
@@ -188,6 +199,7 @@ def render_prompt(task: SqlTask, plan: Plan, *, repair: RepairContext | None = N
             history=plan.history,
             examples=plan.examples,
             value_matches=plan.value_matches,
+            glosses=plan.glosses,
             chinese_question=plan.chinese_question,
             followup_edit=plan.followup_edit,
         )
@@ -326,6 +338,7 @@ def _answer(
         history_used=len(plan.history),
         examples_used=[e.question for e in plan.examples],
         value_matches=plan.value_matches,
+        glosses=plan.glosses,
         history_dropped=plan.history_dropped,
         notes=plan.notes,
         raw_output=totals.last_reply,

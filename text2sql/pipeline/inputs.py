@@ -104,6 +104,9 @@ class SqlTask(StrictModel):
     translate_question: bool | None = Field(
         default=None, description="Put a Chinese question into English first; default: the pipeline's."
     )
+    gloss_chinese: bool | None = Field(
+        default=None, description="Show the schema names a Chinese question's words mean; default: the pipeline's."
+    )
     constrained: bool | None = Field(default=None, description="Grammar-constrained decoding; default: the model's.")
     max_tokens: int | None = Field(default=None, gt=0, description="Generation cap; default: the model's.")
     temperature: float | None = Field(default=None, ge=0, description="Sampling temperature; default: the model's.")

@@ -123,6 +123,11 @@ class PipelineSettings(StrictModel):
         description="For a question written in Chinese, tell the model (in Chinese) that the schema's names and values "
         "are English and must be matched by meaning; English questions are unchanged.",
     )
+    gloss_chinese: bool = Field(
+        default=False,
+        description="For a question written in Chinese, show the model which schema names its words mean, read from "
+        "a Chinese-English dictionary (CC-CEDICT: 身高 = people.Height); no model call. English questions are unchanged.",
+    )
     translate_questions: bool = Field(
         default=False,
         description="Have the model put a Chinese question into English (one short generation) before it writes "

@@ -50,6 +50,9 @@ class PromptInput(StrictModel):
     value_matches: list[str] = Field(
         default_factory=list, description="Database values the question mentions, as `table.column = 'value'`."
     )
+    glosses: list[str] = Field(
+        default_factory=list, description="A Chinese question's words and the schema names they mean (`身高 = people.Height`)."
+    )
     chinese_question: bool = Field(
         default=False, description="The question is in Chinese and the schema in English: the template says so."
     )

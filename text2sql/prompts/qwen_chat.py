@@ -55,6 +55,8 @@ class QwenChatTemplate(PromptTemplate):
             current.append(examples_section(prompt_input.examples))
         if prompt_input.value_matches:
             current.append("Values in the database that the question mentions: " + "; ".join(prompt_input.value_matches))
+        if prompt_input.glosses:
+            current.append("Schema names the question's words mean: " + "; ".join(prompt_input.glosses))
         if prompt_input.evidence:
             current.append(f"Hint: {prompt_input.evidence.strip()}")
         if prompt_input.chinese_question:
