@@ -2,7 +2,8 @@
 the bundled Chinook database: warm start, retrieved examples, fallback candidates, value linking, join
 completion, joins bridged along the keys, unread joins dropped (under a sum, or unnamed by the question), literals moved to the column that holds them,
 two values of one column intersected, a negation across a one-to-many join, a LIMIT a follow-up did not ask for,
-a bare id shown by its name, a family name the question did not ask for dropped,
+a bare id shown by its name, a family name the question did not ask for dropped, a Chinese question's words
+glossed with schema names,
 keys read from the data, the greedy candidate of a vote, follow-ups as
 edits, the rewriting of another dialect's functions, and the note for, and translation of, Chinese questions."""
 
@@ -219,6 +220,20 @@ def test_a_family_name_the_question_did_not_ask_for_is_dropped(base_url):
     with sqlite3.connect(f"file:{chinook_sqlite_path()}?mode=ro", uri=True) as connection:
         employees = sorted(connection.execute("SELECT FirstName, Title FROM Employee"))
     assert sorted(tuple(row) for row in given["rows"]) == employees
+
+
+def test_a_chinese_questions_words_are_glossed_with_the_schema_names_they_mean(base_url):
+    # 员工 "employee" names the Employee table, 雇用 "to employ; to hire" the HireDate column: shown to the model
+    # after the schema and reported. Unglossed, the 0.5B shows each employee's whole name beside the date.
+    question = "每位员工的雇用日期是什么？"
+    plain = ask(base_url, question, max_repairs=0)
+    glossed = ask(base_url, question, max_repairs=0, gloss_chinese=True)
+    assert plain["glosses"] == [] and glossed["glosses"] == ["员工 = Employee", "雇用 = Employee.HireDate"], glossed
+    assert glossed["usage"]["prompt_tokens"] > plain["usage"]["prompt_tokens"]
+    assert plain["success"] and "FirstName" in plain["sql"], plain
+    with sqlite3.connect(f"file:{chinook_sqlite_path()}?mode=ro", uri=True) as connection:
+        dates = sorted(connection.execute("SELECT HireDate FROM Employee"))
+    assert glossed["success"] and sorted(tuple(row) for row in glossed["rows"]) == dates, glossed
 
 
 def test_a_literal_on_a_column_that_never_holds_it_moves_to_the_one_that_does(base_url):
