@@ -39,7 +39,8 @@ class Gloss:
     names: tuple[str, ...]  # `table.column` or `table`
 
     def render(self) -> str:
-        return f"{self.word} = {' / '.join(self.names)}"
+        # "or", not "/": the 0.5B copied `city.Population / country.Population` into its SQL as a division.
+        return f"{self.word} = {' or '.join(self.names)}"
 
 
 def gloss_question(question: str, schema: DatabaseSchema) -> list[Gloss]:

@@ -36,7 +36,7 @@ def test_words_are_linked_to_the_names_their_meanings_spell() -> None:
         "身高 = people.Height", "扑克 = poker_player", "玩家 = poker_player", "国籍 = people.Nationality",
     ]
     # "body weight" holds the column's one word; 年龄 "age" is pet_age (Pets' own word left out) and Student.Age.
-    assert rendered("体重大于10的宠物的年龄") == ["体重 = pets.weight", "宠物 = pets", "年龄 = pets.pet_age / student.Age"]
+    assert rendered("体重大于10的宠物的年龄") == ["体重 = pets.weight", "宠物 = pets", "年龄 = pets.pet_age or student.Age"]
 
 
 def test_vague_and_unknown_words_are_not_linked() -> None:
