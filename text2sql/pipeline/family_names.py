@@ -18,7 +18,11 @@ from sqlglot.optimizer.scope import build_scope
 from text2sql.pipeline.scopes import ordered_by, owning_alias, rewritten, tables_by_alias
 from text2sql.schema import DatabaseSchema
 
-_ASKS_GIVEN = re.compile(r"\b(?:first|given)\s+names?\b|\bforenames?\b|名", re.IGNORECASE)
+# 名 alone is the given name ("学生的名和性别"), but not in a rank or a list: 前五名, 第一名, 排名, 名次, 名单, 名称.
+_ASKS_GIVEN = re.compile(
+    r"\b(?:first|given)\s+names?\b|\bforenames?\b|名字|(?<![前第排报命署签提知著有\d一二三四五六七八九十百])名(?![称单次额])",
+    re.IGNORECASE,
+)
 _ASKS_FAMILY = re.compile(
     r"\blast\b|\bsurnames?\b|\b(?:family|full|whole|complete)\s+names?\b|姓|全名|全称", re.IGNORECASE
 )
