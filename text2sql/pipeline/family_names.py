@@ -13,9 +13,8 @@ from __future__ import annotations
 import re
 
 from sqlglot import exp
-from sqlglot.optimizer.scope import build_scope
 
-from text2sql.pipeline.scopes import ordered_by, owning_alias, rewritten, tables_by_alias
+from text2sql.pipeline.scopes import answer_level, ordered_by, owning_alias, rewritten
 from text2sql.schema import DatabaseSchema
 
 # 名 alone is the given name ("学生的名和性别"), but not in a rank or a list: 前五名, 第一名, 排名, 名次, 名单, 名称.
@@ -42,12 +41,10 @@ def drop_unasked_family_names(
 
 
 def _drop_family_names(tree: exp.Expression, schema: DatabaseSchema) -> list[str]:
-    if not isinstance(tree, exp.Select):
-        return []  # a set operation's branches must keep their columns alike
-    scope = build_scope(tree)
-    tables = tables_by_alias(scope, schema) if scope is not None else None
-    if not tables:
+    level = answer_level(tree, schema)
+    if level is None:
         return []
+    _, tables = level
     shown = [(projection, _shown_column(projection)) for projection in tree.selects]
     given_owners = {
         owning_alias(column, tables) for _, column in shown if column is not None and _is_given(column.name)

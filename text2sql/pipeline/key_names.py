@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 
 from sqlglot import exp
-from sqlglot.optimizer.scope import Scope, build_scope
+from sqlglot.optimizer.scope import Scope
 
 from text2sql.pipeline.scopes import (
+    answer_level,
     identifier,
     ordered_by,
     own_columns,
@@ -22,7 +23,6 @@ from text2sql.pipeline.scopes import (
     rewritten,
     select_aliases,
     spelled_alias,
-    tables_by_alias,
 )
 from text2sql.schema import DatabaseSchema, Table
 from text2sql.schema.select import name_parts, words
@@ -49,12 +49,10 @@ def _asks_for_keys(question: str) -> bool:
 
 
 def _name_keys(tree: exp.Expression, schema: DatabaseSchema) -> list[str]:
-    if not isinstance(tree, exp.Select):
-        return []  # a set operation's branches must keep their columns alike
-    scope = build_scope(tree)
-    tables = tables_by_alias(scope, schema) if scope is not None else None
-    if not tables:
+    level = answer_level(tree, schema)
+    if level is None:
         return []
+    scope, tables = level
     notes = []
     for projection in list(tree.selects):
         if not isinstance(projection, exp.Column) or isinstance(projection.this, exp.Star):

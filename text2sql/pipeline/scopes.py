@@ -11,7 +11,7 @@ from collections.abc import Callable
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.optimizer.scope import Scope, build_scope, traverse_scope
 
 from text2sql.schema import DatabaseSchema, Table
 
@@ -30,6 +30,16 @@ def tables_by_alias(scope: Scope, schema: DatabaseSchema) -> dict[str, Table] | 
             return None
         tables[alias.lower()] = table
     return tables
+
+
+def answer_level(tree: exp.Expression, schema: DatabaseSchema) -> tuple[Scope, dict[str, Table]] | None:
+    """The level whose columns are the answer's (the outermost SELECT) and its tables by alias; None for a set
+    operation, whose branches must keep their columns alike, or when a source is not a schema table."""
+    if not isinstance(tree, exp.Select):
+        return None
+    scope = build_scope(tree)
+    tables = tables_by_alias(scope, schema) if scope is not None else None
+    return (scope, tables) if tables else None
 
 
 def owning_alias(column: exp.Column, tables: dict[str, Table]) -> str | None:
