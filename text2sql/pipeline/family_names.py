@@ -69,11 +69,16 @@ def _shown_column(projection: exp.Expression) -> exp.Column | None:
 
 
 def _is_given(name: str) -> bool:
-    joined = name.replace("_", "").lower()
-    return joined.endswith(_GIVEN_ENDINGS) or joined == "fname" or name.lower().endswith("_fname")
+    return _names_as(name, _GIVEN_ENDINGS, "fname")
 
 
 def _is_family(name: str) -> bool:
+    return _names_as(name, _FAMILY_ENDINGS, "lname")
+
+
+def _names_as(name: str, endings: tuple[str, ...], short: str) -> bool:
+    """The column's name ends in one of `endings` (underscores aside), or is the short form alone or after an
+    underscore (`Fname`, `stu_fname`)."""
     joined = name.replace("_", "").lower()
-    return joined.endswith(_FAMILY_ENDINGS) or joined == "lname" or name.lower().endswith("_lname")
+    return joined.endswith(endings) or joined == short or name.lower().endswith(f"_{short}")
 
